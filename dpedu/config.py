@@ -1,0 +1,164 @@
+"""DPConfig: every hyperparameter of a diffusion policy, its default, and its validation.
+
+The first thirteen fields are the reference table (same names, same defaults); the rest are the few
+more this package needs, each with a default. `DPConfig.from_dict` is the one door for user input:
+unknown keys, wrong types and out-of-range values raise an error naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+
+
+def _doc(text: str, **kw) -> Any:
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class DPConfig:
+    # --- the reference table ---
+    n_diffusion_steps: int = _doc("T: diffusion steps of the noise schedule used in training.", default=50)
+    action_horizon: int = _doc("H: actions predicted per plan, a[t .. t+H-1].", default=8)
+    obs_horizon: int = _doc("To: observations conditioning a plan, o[t-To+1 .. t].", default=2)
+    hidden_dim: int = _doc("Width of the denoiser's hidden layers.", default=256)
+    learning_rate: float = _doc("Adam's step size.", default=1e-4)
+    batch_size: int = _doc("(obs window, action window) samples per gradient update.", default=256)
+    noise_schedule: str = _doc('"cosine" (Nichol & Dhariwal 2021) or "linear" (Ho et al. 2020).', default="cosine")
+    beta_start: float = _doc("First beta of the linear schedule.", default=1e-4)
+    beta_end: float = _doc("Last beta of the linear schedule.", default=0.02)
+    buffer_size: int = _doc("Capacity of the FIFO demonstration buffer, in environment steps.", default=1_000_000)
+    n_inference_steps: int = _doc("S: denoising steps per plan at inference, 1..n_diffusion_steps.", default=10)
+    warmup_steps: int = _doc("Environment steps collected before the first gradient update.", default=500)
+    seed: int = _doc("Seeds numpy, torch, the environments and the demonstrator.", default=42)
+    # --- added by dpedu ---
+    n_action_steps: int = _doc(
+        "Actions executed from each plan before re-planning (receding horizon), 1..action_horizon.", default=1
+    )
+    sampler: str = _doc('"ddim" (deterministic for eta=0) or "ddpm" (ancestral).', default="ddim")
+    ddim_eta: float = _doc("DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM variance. DDIM only.", default=0.0)
+    clip_sample: bool = _doc("Clip the predicted clean actions to [-1, 1] (the normalised range).", default=True)
+    n_layers: int = _doc("Hidden layers of the denoiser MLP.", default=3)
+    conditioning: str = _doc('How obs and t enter the denoiser: "concat" (input) or "film" (every layer).',
+                             default="concat")
+    ema_decay: float = _doc("Decay of the exponential moving average of the weights used to act, in [0, 1).",
+                            default=0.999)
+    train_freq: int = _doc("After warmup, a round of gradient updates every train_freq environment steps.",
+                           default=1)
+    gradient_steps: int = _doc("Gradient updates per round.", default=1)
+    max_grad_norm: float | None = _doc("Clip the gradient norm to this value; None: no clipping.", default=None)
+    device: str = _doc('"auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".', default="auto")
+
+    def __post_init__(self):
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+        positive = ["n_diffusion_steps", "action_horizon", "obs_horizon", "hidden_dim", "batch_size",
+                    "buffer_size", "n_inference_steps", "n_action_steps", "n_layers", "train_freq", "gradient_steps"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ["warmup_steps", "seed"]:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        _choice("noise_schedule", self.noise_schedule, ("cosine", "linear"))
+        _choice("sampler", self.sampler, ("ddim", "ddpm"))
+        _choice("conditioning", self.conditioning, ("concat", "film"))
+        _in_range("learning_rate", self.learning_rate, 0.0, math.inf, "a finite number > 0")
+        _in_range("beta_start", self.beta_start, 0.0, 1.0, "in (0, 1)")
+        _in_range("beta_end", self.beta_end, 0.0, 1.0, "in (0, 1)")
+        if self.beta_end <= self.beta_start:
+            raise ValueError(f"beta_end ({self.beta_end}) must be > beta_start ({self.beta_start})")
+        if self.n_inference_steps > self.n_diffusion_steps:
+            raise ValueError(
+                f"n_inference_steps ({self.n_inference_steps}) must be <= n_diffusion_steps "
+                f"({self.n_diffusion_steps}): the sampler visits a subset of the training timesteps"
+            )
+        if self.n_action_steps > self.action_horizon:
+            raise ValueError(
+                f"n_action_steps ({self.n_action_steps}) must be <= action_horizon ({self.action_horizon}): "
+                "a plan has only action_horizon actions to execute"
+            )
+        if not (math.isfinite(self.ddim_eta) and 0.0 <= self.ddim_eta <= 1.0):
+            raise ValueError(f"ddim_eta must be in [0, 1], got {self.ddim_eta}")
+        if self.sampler == "ddpm" and self.ddim_eta != 0.0:
+            raise ValueError(f"ddim_eta={self.ddim_eta} has no effect with sampler='ddpm'; use sampler='ddim'")
+        if not (math.isfinite(self.ema_decay) and 0.0 <= self.ema_decay < 1.0):
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.max_grad_norm is not None:
+            _in_range("max_grad_norm", self.max_grad_norm, 0.0, math.inf, "None or a finite number > 0")
+        if not (self.device in ("auto", "cpu", "cuda", "mps") or
+                (self.device.startswith("cuda:") and self.device[5:].isdigit())):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict | None = None, **overrides) -> DPConfig:
+        """A validated config from a dict of overrides; every other key keeps its default."""
+        if values is not None and not isinstance(values, dict):
+            raise TypeError(f"config must be a dict of hyperparameters, got {type(values).__name__}")
+        merged = {**(values or {}), **overrides}
+        known = [f.name for f in fields(cls)]
+        for key in merged:
+            if not isinstance(key, str) or key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(known)}"
+                raise ValueError(f"unknown config key {key!r}{hint}")
+        return cls(**merged)
+
+    def replace(self, **changes) -> DPConfig:
+        """A copy with some values changed, validated like from_dict."""
+        return DPConfig.from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def describe(cls) -> str:
+        """A table of every key, its default and its meaning."""
+        return "\n".join(f"{f.name:18} {f.default!r:>12}  {f.metadata['doc']}" for f in fields(cls))
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    allows_none = "None" in annotation
+    if value is None:
+        if allows_none:
+            return
+        raise TypeError(f"{name} must not be None")
+    base = annotation.replace(" | None", "")
+    # bool is a subclass of int in Python; a True here is almost always a mistake.
+    if base == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif base == "bool":
+        ok = isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise TypeError(f"{name} must be of type {annotation}, got {type(value).__name__} {value!r}")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _in_range(name: str, value: float, low: float, high: float, allowed: str) -> None:
+    if not (math.isfinite(value) and low < value < high):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """"auto" -> CUDA when present, else CPU; anything else is passed to torch.device."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device here; use 'auto' or 'cpu'")
+    return device

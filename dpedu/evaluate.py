@@ -1,0 +1,122 @@
+"""Roll policies out in gymnasium and report their returns.
+
+A policy here is anything with `reset()` and `act(obs_batch) -> action_batch` (the DiffusionPolicy, the
+demonstrator, RandomPolicy). N episodes run as N environments stepped together
+(gymnasium.vector.SyncVectorEnv), so a DiffusionPolicy plans for all of them in one batch. Episode i
+always starts from `env.reset(seed=seed + i)`, whatever the batch size: two policies evaluated with the
+same seed face the same initial states, and their returns can be compared episode by episode.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import time
+
+import gymnasium as gym
+import numpy as np
+
+from dpedu.experts import make_demonstrator
+
+
+def check_env_id(env_id: str) -> gym.spaces.Box:
+    """Validate that env_id is a registered gymnasium env with a continuous (Box) action space.
+
+    Returns its action space. Raises ValueError naming the id and what is allowed.
+    """
+    if not isinstance(env_id, str):
+        raise TypeError(f"env must be a gymnasium id string such as 'Pendulum-v1', got {type(env_id).__name__}")
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown environment id {env_id!r}{hint}")
+    env = gym.make(env_id)
+    try:
+        space = env.action_space
+    finally:
+        env.close()
+    if not isinstance(space, gym.spaces.Box):
+        raise ValueError(f"{env_id} has a {type(space).__name__} action space; diffusion policies here need a "
+                         "continuous Box action space")
+    return space
+
+
+class RandomPolicy:
+    """Uniform random actions from the action space: the floor of the normalised score."""
+
+    def __init__(self, action_space: gym.spaces.Box, seed: int = 0):
+        self.low, self.high = action_space.low, action_space.high
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs):
+        obs = np.asarray(obs)
+        shape = self.low.shape if obs.ndim == 1 else (obs.shape[0],) + self.low.shape
+        return self.rng.uniform(self.low, self.high, size=shape).astype(np.float32)
+
+
+def rollout_returns(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
+                    n_envs: int | None = None) -> np.ndarray:
+    """Per-episode returns (n_episodes,) of `policy`, n_envs environments at a time (default: all)."""
+    for name, value, low in (("n_episodes", n_episodes, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    n_envs = n_episodes if n_envs is None else n_envs
+    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+        raise ValueError(f"n_envs must be an int >= 1, got {n_envs!r}")
+    returns = np.zeros(n_episodes)
+    for start in range(0, n_episodes, n_envs):
+        k = min(n_envs, n_episodes - start)
+        envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * k)
+        try:
+            obs, _ = envs.reset(seed=seed + start)  # env i gets seed + start + i
+            policy.reset()
+            done = np.zeros(k, dtype=bool)
+            while not done.all():
+                obs, reward, terminated, truncated, _ = envs.step(policy.act(obs))
+                # An env that finished keeps being stepped (and auto-reset); its later rewards don't count.
+                returns[start: start + k] += np.where(done, 0.0, reward)
+                done |= terminated | truncated
+        finally:
+            envs.close()
+    return returns
+
+
+@functools.lru_cache(maxsize=32)
+def baseline_returns(env_id: str, n_episodes: int, seed: int) -> tuple[float, float]:
+    """Mean returns (random, demonstrator) on the same initial states; cached."""
+    space = check_env_id(env_id)
+    random_mean = rollout_returns(RandomPolicy(space, seed), env_id, n_episodes, seed).mean()
+    demo_mean = rollout_returns(make_demonstrator(env_id, seed), env_id, n_episodes, seed).mean()
+    return float(random_mean), float(demo_mean)
+
+
+def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
+                    n_envs: int | None = None, baselines: bool = True) -> dict:
+    """Returns of `policy` over n_episodes fresh episodes, with the random and demonstrator baselines.
+
+    Returns a dict: mean_return, std_return, returns (list), n_episodes, seed, wall_time_s,
+    episodes_per_s and, with baselines=True, random_mean_return, demonstrator_mean_return and
+    normalized_score = (mean - random) / (demonstrator - random): 0 is random, 1 is the demonstrator.
+    """
+    check_env_id(env_id)
+    start = time.perf_counter()
+    returns = rollout_returns(policy, env_id, n_episodes, seed, n_envs)
+    wall = time.perf_counter() - start
+    result = {
+        "env_id": env_id,
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "returns": returns.round(3).tolist(),
+        "n_episodes": n_episodes,
+        "seed": seed,
+        "wall_time_s": round(wall, 3),
+        "episodes_per_s": round(n_episodes / wall, 2),
+    }
+    if baselines:
+        random_mean, demo_mean = baseline_returns(env_id, n_episodes, seed)
+        result.update(random_mean_return=random_mean, demonstrator_mean_return=demo_mean,
+                      normalized_score=(result["mean_return"] - random_mean) / (demo_mean - random_mean))
+    return result

@@ -1,0 +1,229 @@
+"""DiffusionPolicy: observation history -> action chunk (by reverse diffusion) -> actions, receding horizon.
+
+    step:      t-1    t    t+1   t+2   t+3   t+4   ...
+    obs queue: [o     o]                                 the last To observations (padded at reset)
+    plan:            [a     a     a     a     a ... a]    H actions sampled at t, a[t .. t+H-1]
+    executed:        [a     a     a     a]               the first n_action_steps, one per act() call
+    re-plan:                                [o    o] ...  at t + n_action_steps, from the newest obs
+
+`act` works for one environment, obs (obs_dim,), or N environments stepped together, obs (N, obs_dim).
+Plans are sampled on the policy's device in one batch for all N; only the executed actions come back
+to the host, once per plan.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dpedu.config import DPConfig, resolve_device
+from dpedu.data import Normalizer
+from dpedu.denoiser import Denoiser
+from dpedu.sampler import make_sampler
+from dpedu.schedule import NoiseSchedule
+
+CHECKPOINT_FORMAT = "dpedu.policy"
+CHECKPOINT_VERSION = 1
+
+
+def build_denoiser(config: DPConfig, obs_dim: int, act_dim: int) -> Denoiser:
+    """The denoiser network the config describes."""
+    return Denoiser(act_dim, config.action_horizon, obs_dim, config.obs_horizon, config.hidden_dim,
+                    config.n_layers, config.conditioning)
+
+
+class DiffusionPolicy:
+    """A trained noise-prediction network wrapped as a policy.
+
+    Args:
+        config: the DPConfig it was trained with (horizons, schedule, sampler settings).
+        model: eps_theta(x_t, t, obs), e.g. a Denoiser; used in eval mode.
+        obs_normalizer, act_normalizer: map env units to the [-1, 1] the model works in.
+        env_id: the environment it was trained on (informational; saved with it).
+        device: where sampling runs; None: config.device.
+    """
+
+    def __init__(self, config: DPConfig, model: torch.nn.Module, obs_normalizer: Normalizer,
+                 act_normalizer: Normalizer, env_id: str | None = None, device=None):
+        self.config = config
+        self.device = resolve_device(config.device) if device is None else torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.obs_dim, self.act_dim = len(obs_normalizer.low), len(act_normalizer.low)
+        self.obs_normalizer, self.act_normalizer = obs_normalizer.to(self.device), act_normalizer.to(self.device)
+        self.env_id = env_id
+        self.generator = torch.Generator(self.device).manual_seed(config.seed)
+        self._build_sampler()
+        self.reset()
+
+    def _build_sampler(self) -> None:
+        c = self.config
+        self.schedule = NoiseSchedule(c.n_diffusion_steps, c.noise_schedule, c.beta_start, c.beta_end, self.device)
+        self.sampler = make_sampler(c.sampler, self.schedule, c.n_inference_steps, c.ddim_eta, c.clip_sample)
+
+    def configure(self, **changes) -> DiffusionPolicy:
+        """Change inference settings (sampler, n_inference_steps, ddim_eta, n_action_steps, clip_sample, seed).
+
+        Training-time settings (horizons, network, schedule) are fixed by the weights; changing them is an
+        error. Returns self, reset.
+        """
+        allowed = {"sampler", "n_inference_steps", "ddim_eta", "n_action_steps", "clip_sample", "seed"}
+        fixed = sorted(set(changes) - allowed)
+        if fixed:
+            raise ValueError(f"{fixed} are fixed by the trained weights; configure() can change {sorted(allowed)}")
+        self.config = self.config.replace(**changes)
+        if "seed" in changes:
+            self.generator.manual_seed(self.config.seed)
+        self._build_sampler()
+        self.reset()
+        return self
+
+    # ------------------------------------------------------------------ acting
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start of an episode: forget the observation history and the planned actions."""
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        self._obs_history: np.ndarray | None = None  # (N, To, obs_dim)
+        self._plan: deque[np.ndarray] = deque()  # of (N, act_dim)
+
+    def act(self, obs) -> np.ndarray:
+        """obs (obs_dim,) -> action (act_dim,), or obs (N, obs_dim) -> actions (N, act_dim); env units."""
+        obs = self._check_obs(obs)
+        single = obs.ndim == 1
+        batch = obs[None] if single else obs  # (N, obs_dim)
+        if self._obs_history is None:
+            # Pad the history with the first observation, as training pads windows at episode starts.
+            self._obs_history = np.repeat(batch[:, None], self.config.obs_horizon, axis=1)
+        elif self._obs_history.shape[0] != batch.shape[0]:
+            raise ValueError(f"act() got {batch.shape[0]} observations but this episode started with "
+                             f"{self._obs_history.shape[0]}; call reset() before changing the batch size")
+        else:
+            self._obs_history = np.concatenate([self._obs_history[:, 1:], batch[:, None]], axis=1)
+        if not self._plan:
+            chunk = self._sample_chunk(torch.from_numpy(self._obs_history).to(self.device))
+            executed = chunk[:, : self.config.n_action_steps].cpu().numpy()  # (N, n_action_steps, act_dim)
+            self._plan.extend(executed.transpose(1, 0, 2))
+        action = self._plan.popleft()
+        return action[0] if single else action
+
+    def predict_chunk(self, obs_history) -> np.ndarray:
+        """A whole plan: obs_history (N, obs_horizon, obs_dim) -> actions (N, action_horizon, act_dim), env units."""
+        obs_history = np.asarray(obs_history)
+        want = (self.config.obs_horizon, self.obs_dim)
+        if obs_history.ndim != 3 or obs_history.shape[1:] != want:
+            raise ValueError(f"obs_history must have shape (N, {want[0]}, {want[1]}), got {obs_history.shape}")
+        self._check_obs(obs_history.reshape(-1, self.obs_dim))
+        return self._sample_chunk(torch.as_tensor(obs_history, dtype=torch.float32, device=self.device)).cpu().numpy()
+
+    def denoise(self, obs_history, x_T: torch.Tensor | None = None, n_samples: int = 1):
+        """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim)), both in env units."""
+        obs = torch.as_tensor(np.asarray(obs_history), dtype=torch.float32, device=self.device)
+        obs = obs.repeat_interleave(n_samples, dim=0)
+        shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
+        x0, traj = self.sampler.sample(self._model_fn, shape, self.obs_normalizer.normalize(obs),
+                                       generator=self.generator, x_T=x_T, return_trajectory=True)
+        return self.act_normalizer.unnormalize(x0).cpu().numpy(), self.act_normalizer.unnormalize(traj).cpu().numpy()
+
+    @torch.inference_mode()
+    def _sample_chunk(self, obs: torch.Tensor) -> torch.Tensor:
+        shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
+        x0 = self.sampler.sample(self._model_fn, shape, self.obs_normalizer.normalize(obs), generator=self.generator)
+        return self.act_normalizer.unnormalize(x0)  # (N, H, act_dim)
+
+    def _model_fn(self, x_t, t, obs):
+        return self.model(x_t, t, obs)
+
+    def _check_obs(self, obs) -> np.ndarray:
+        if torch.is_tensor(obs):
+            obs = obs.detach().cpu().numpy()
+        obs = np.asarray(obs)
+        if not np.issubdtype(obs.dtype, np.number) or np.iscomplexobj(obs):
+            raise TypeError(f"observations must be real numbers, got dtype {obs.dtype}")
+        if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"observation must have shape ({self.obs_dim},) or (N, {self.obs_dim}), got {obs.shape}")
+        if not np.isfinite(obs).all():
+            raise ValueError("observation contains NaN or inf")
+        return obs.astype(np.float32, copy=False)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state(self) -> dict:
+        """Everything needed to rebuild the policy, as tensors and plain Python (torch.load weights_only-safe)."""
+        from dpedu import __version__
+
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "dpedu_version": __version__,
+            "config": self.config.to_dict(),
+            "env_id": self.env_id,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "obs_normalizer": self.obs_normalizer.state_dict(),
+            "act_normalizer": self.act_normalizer.state_dict(),
+        }
+
+    def save(self, path) -> Path:
+        """Write the policy to `path` atomically (a temporary file renamed over it)."""
+        return atomic_save(self.state(), path)
+
+    @classmethod
+    def load(cls, path, device=None) -> DiffusionPolicy:
+        """Read a policy written by save() onto `device` (None: its config's, "auto" by default).
+
+        Errors name the file and what is wrong with it.
+        """
+        state = load_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
+        try:
+            config = DPConfig.from_dict(state["config"])
+            obs_norm = Normalizer.from_state_dict(state["obs_normalizer"])
+            act_norm = Normalizer.from_state_dict(state["act_normalizer"])
+            model = build_denoiser(config, len(obs_norm.low), len(act_norm.low))
+            model.load_state_dict(state["model"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{path}: checkpoint content is inconsistent: {e}") from e
+        return cls(config, model, obs_norm, act_norm, env_id=state.get("env_id"), device=device)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"DiffusionPolicy(env_id={self.env_id!r}, obs_dim={self.obs_dim}, act_dim={self.act_dim}, "
+                f"obs_horizon={c.obs_horizon}, action_horizon={c.action_horizon}, n_action_steps={c.n_action_steps}, "
+                f"sampler={c.sampler!r}, n_inference_steps={c.n_inference_steps}, device={str(self.device)!r})")
+
+
+def atomic_save(obj: dict, path) -> Path:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path, expected_format: str, max_version: int) -> dict:
+    """torch.load(weights_only=True) with errors that name the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a zip/pickle, or holds code objects
+        raise ValueError(f"{path}: not a readable dpedu checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or state.get("format") != expected_format:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path}: not a {expected_format} checkpoint (found format {found!r})")
+    version = state.get("format_version")
+    if not isinstance(version, int) or version > max_version:
+        raise ValueError(f"{path}: checkpoint format version {version!r} is newer than this dpedu reads "
+                         f"(<= {max_version}); written by dpedu {state.get('dpedu_version')!r}")
+    return state

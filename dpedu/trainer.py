@@ -1,0 +1,221 @@
+"""Trainer: collect demonstrations, train eps_theta with the DDPM loss, keep an EMA, report metrics.
+
+The training rule of `train(total_timesteps)`, step by step (as an off-policy RL library does):
+
+    for each of total_timesteps environment steps:
+        the demonstrator acts, the environment steps; the step joins the current episode
+        when the episode ends it enters the FIFO buffer (buffer_size steps) and a new one begins
+        if warmup_steps steps have been collected, the buffer holds a finished episode, and the step
+        count is a multiple of train_freq: do gradient_steps gradient updates
+
+With the defaults (warmup 500, train_freq 1, gradient_steps 1) train(50_000) makes 49_500 updates
+on 250 episodes. The normalisers are fitted just before the first update: observations min-max over
+the buffer, actions to the action space's bounds (so clipping x0 to [-1, 1] is the torque limit).
+
+One gradient update (Ho et al. 2020, Algorithm 1, with the observation window as condition):
+
+    (obs, a_0) ~ buffer,  t ~ U{0..T-1},  eps ~ N(0, I)
+    a_t  = sqrt(alpha_bar_t) a_0 + sqrt(1 - alpha_bar_t) eps
+    loss = || eps - eps_theta(a_t, t, obs) ||^2
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from dpedu.config import DPConfig, resolve_device
+from dpedu.data import Normalizer, ReplayBuffer
+from dpedu.evaluate import check_env_id, evaluate_policy
+from dpedu.experts import make_demonstrator
+from dpedu.policy import DiffusionPolicy, build_denoiser
+from dpedu.schedule import NoiseSchedule
+
+ALGORITHMS = ("diffusion",)
+LOG_INTERVAL = 100  # updates per entry of the loss history (and per NaN check)
+
+
+class Trainer:
+    """Train a diffusion policy on demonstrations of a gymnasium environment.
+
+    Args:
+        algorithm: "diffusion".
+        env: a gymnasium id with a built-in demonstrator ("Pendulum-v1").
+        seed: seeds everything; overrides config["seed"] (giving both, different, is an error).
+        config: dict of DPConfig overrides (DPConfig.describe() lists them).
+        progress: show a tqdm progress bar during train().
+    """
+
+    def __init__(self, algorithm: str = "diffusion", env: str = "Pendulum-v1", seed: int | None = None,
+                 config: dict | None = None, progress: bool = True):
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r}; available: {ALGORITHMS}")
+        if config is not None and not isinstance(config, dict):
+            raise TypeError(f"config must be a dict of hyperparameters, got {type(config).__name__}")
+        config = dict(config or {})
+        if seed is not None:
+            if "seed" in config and config["seed"] != seed:
+                raise ValueError(f"seed={seed!r} and config['seed']={config['seed']!r} disagree; give one")
+            config["seed"] = seed
+        self.config = cfg = DPConfig.from_dict(config)
+        self.env_id, self.progress = env, progress
+        self.action_space = check_env_id(env)
+        self.demonstrator = make_demonstrator(env, cfg.seed)
+        self.device = resolve_device(cfg.device)
+
+        self.env = gym.make(env)
+        self._obs, _ = self.env.reset(seed=cfg.seed)
+        self.obs_dim, self.act_dim = self.env.observation_space.shape[0], self.action_space.shape[0]
+        self._episode: tuple[list, list] = ([], [])
+        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
+
+        with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
+            torch.manual_seed(cfg.seed)
+            self.model = build_denoiser(cfg, self.obs_dim, self.act_dim).to(self.device)
+        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+        fused = self.device.type in ("cuda", "cpu")
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate, fused=fused)
+        self.schedule = NoiseSchedule(cfg.n_diffusion_steps, cfg.noise_schedule, cfg.beta_start, cfg.beta_end,
+                                      self.device)
+        self.generator = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.obs_normalizer: Normalizer | None = None
+        self.act_normalizer: Normalizer | None = None
+        self._policy: DiffusionPolicy | None = None
+        self.env_steps = self.n_updates = self.episodes = 0
+        self.loss_history: list[tuple[int, float]] = []  # (updates so far, mean loss of the last interval)
+        self._interval_losses = torch.zeros(LOG_INTERVAL, device=self.device)
+        self.timings = {"collect_s": 0.0, "update_s": 0.0}
+
+    # ------------------------------------------------------------------ training
+
+    def train(self, total_timesteps: int) -> dict:
+        """Collect total_timesteps demonstration steps, updating the network as the module docstring says.
+
+        Returns a metrics dict: loss (mean over the last 100 updates), loss_history, n_updates,
+        env_steps, episodes, wall_time_s, collect_s, update_s, updates_per_s.
+        """
+        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be an int >= 1, got {total_timesteps!r}")
+        cfg = self.config
+        start = time.perf_counter()
+        bar = tqdm(total=total_timesteps, unit="step", disable=not self.progress, desc="train", smoothing=0.05)
+        try:
+            for i in range(total_timesteps):
+                t0 = time.perf_counter()
+                self._collect_step()
+                t1 = time.perf_counter()
+                self.timings["collect_s"] += t1 - t0
+                if (self.env_steps >= cfg.warmup_steps and len(self.buffer) > 0
+                        and self.env_steps % cfg.train_freq == 0):
+                    for _ in range(cfg.gradient_steps):
+                        self._update()
+                    self.timings["update_s"] += time.perf_counter() - t1
+                if (i + 1) % 100 == 0 or i + 1 == total_timesteps:
+                    bar.update((i + 1) - bar.n)
+                    if self.loss_history:
+                        bar.set_postfix(loss=f"{self.loss_history[-1][1]:.4f}", updates=self.n_updates, refresh=False)
+        finally:
+            bar.close()
+        return self.metrics(wall_time_s=time.perf_counter() - start)
+
+    def _collect_step(self) -> None:
+        obs = self._obs
+        action = self.demonstrator.act(obs)
+        next_obs, _, terminated, truncated, _ = self.env.step(action)
+        self._episode[0].append(obs)
+        self._episode[1].append(action)
+        self.env_steps += 1
+        if terminated or truncated:
+            self.buffer.add_episode(np.stack(self._episode[0]), np.stack(self._episode[1]))
+            self.episodes += 1
+            self._episode = ([], [])
+            self.demonstrator.reset()
+            next_obs, _ = self.env.reset()
+        self._obs = next_obs
+
+    def _fit_normalizers(self) -> None:
+        self.obs_normalizer = Normalizer.fit(self.buffer.all_obs()).to(self.device)
+        low, high = self.action_space.low, self.action_space.high
+        bounded = np.isfinite(low).all() and np.isfinite(high).all()
+        self.act_normalizer = (Normalizer(low, high) if bounded else Normalizer.fit(self.buffer.all_act())).to(
+            self.device)
+
+    def _update(self) -> None:
+        cfg = self.config
+        if self.obs_normalizer is None:
+            self._fit_normalizers()
+        obs, actions = self.buffer.sample(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon, self.generator)
+        obs = self.obs_normalizer.normalize(obs)  # (B, To, obs_dim)
+        a0 = self.act_normalizer.normalize(actions)  # (B, H, act_dim)
+        t = torch.randint(0, cfg.n_diffusion_steps, (cfg.batch_size,), generator=self.generator, device=self.device)
+        eps = torch.randn(a0.shape, generator=self.generator, device=self.device)
+        a_t = self.schedule.add_noise(a0, t, eps)
+        loss = F.mse_loss(self.model(a_t, t, obs), eps)  # || eps - eps_theta(a_t, t, obs) ||^2
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.ema.update_parameters(self.model)
+        self._policy = None  # weights changed
+
+        k = self.n_updates % LOG_INTERVAL
+        self._interval_losses[k] = loss.detach()
+        self.n_updates += 1
+        if k == LOG_INTERVAL - 1:
+            self._log_interval(LOG_INTERVAL)
+
+    def _log_interval(self, n: int) -> None:
+        # One host sync per interval, not per update.
+        losses = self._interval_losses[:n].tolist()
+        bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
+        if bad:
+            step = self.n_updates - n + bad[0] + 1
+            raise FloatingPointError(
+                f"loss became {losses[bad[0]]} at gradient update {step}: training stopped. Likely causes: "
+                f"learning_rate too high ({self.config.learning_rate}), no gradient clipping (max_grad_norm), "
+                "or non-finite demonstrations")
+        self.loss_history.append((self.n_updates, sum(losses) / n))
+
+    def metrics(self, **extra) -> dict:
+        """The metrics dict train() returns, for the training done so far."""
+        pending = self.n_updates % LOG_INTERVAL
+        if pending and (not self.loss_history or self.loss_history[-1][0] != self.n_updates):
+            self._log_interval(pending)
+        update_s = self.timings["update_s"]
+        return {
+            "loss": self.loss_history[-1][1] if self.loss_history else float("nan"),
+            "loss_history": list(self.loss_history),
+            "n_updates": self.n_updates,
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            **{k: round(v, 3) for k, v in self.timings.items()},
+            "updates_per_s": round(self.n_updates / update_s, 1) if update_s else 0.0,
+            **extra,
+        }
+
+    # ------------------------------------------------------------------ the result
+
+    @property
+    def policy(self) -> DiffusionPolicy:
+        """The policy acting with the EMA weights (rebuilt after further training)."""
+        if self.obs_normalizer is None:
+            raise RuntimeError("no gradient update yet: call train() with total_timesteps > warmup_steps first")
+        if self._policy is None:
+            model = build_denoiser(self.config, self.obs_dim, self.act_dim)
+            model.load_state_dict(self.ema.module.state_dict())
+            self._policy = DiffusionPolicy(self.config, model, self.obs_normalizer, self.act_normalizer,
+                                           env_id=self.env_id, device=self.device)
+        return self._policy
+
+    def evaluate(self, n_episodes: int = 20, seed: int = 0, n_envs: int | None = None) -> dict:
+        """Mean/std return of the policy over n_episodes fresh episodes (see evaluate.evaluate_policy)."""
+        return evaluate_policy(self.policy, self.env_id, n_episodes, seed, n_envs)
