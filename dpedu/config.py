@@ -43,7 +43,7 @@ class DPConfig:
     sampler: str = _doc('"ddim" (deterministic for eta=0) or "ddpm" (ancestral).', default="ddim")
     ddim_eta: float = _doc("DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM variance. DDIM only.", default=0.0)
     clip_sample: bool = _doc("Clip the predicted clean actions to [-1, 1] (the normalised range).", default=True)
-    n_layers: int = _doc("Hidden layers of the denoiser MLP.", default=3)
+    n_layers: int = _doc("Residual blocks of the denoiser (two linear layers each).", default=3)
     conditioning: str = _doc('How obs and t enter the denoiser: "concat" (input) or "film" (every layer).',
                              default="concat")
     ema_decay: float = _doc("Decay of the exponential moving average of the weights used to act, in [0, 1).",

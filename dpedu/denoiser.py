@@ -10,7 +10,8 @@ How the observation conditions the network, two choices:
     "concat"  [x_t, obs, emb(t)] flattened into one vector, fed to an MLP.
     "film"    the MLP sees x_t; every hidden layer is modulated by (obs, emb(t)) as h * (1 + gamma) + beta
               (FiLM, Perez et al. 2018; Chi et al. use it in their conv U-Net).
-For Pendulum's tiny inputs both learn the task; the package default is chosen by measurement (README).
+Measured on Pendulum (README, "Design choices, measured"): concat learns faster per update and per
+second, so it is the default; FiLM stays available for richer observations.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 CONDITIONINGS = ("concat", "film")
@@ -39,13 +41,37 @@ class SinusoidalEmbedding(nn.Module):
         return torch.cat([angles.sin(), angles.cos()], dim=-1)  # (B, dim)
 
 
+class ResidualBlock(nn.Module):
+    """h + W2 silu(W1 LayerNorm(h)), optionally FiLM-modulated: W1 LayerNorm(h) * (1 + gamma) + beta.
+
+    The pre-norm residual form keeps every block close to the identity at initialisation, so the
+    gradient reaches the first layers undiminished. At learning_rate 1e-4 it reaches expert-level returns
+    where a plain MLP of the same width is still at random-level (README, "Design choices, measured").
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1, self.fc2 = nn.Linear(dim, dim), nn.Linear(dim, dim)
+
+    def forward(self, h: torch.Tensor, film: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        z = self.fc1(self.norm(h))
+        if film is not None:
+            gamma, beta = film
+            z = z * (1 + gamma) + beta
+        return h + self.fc2(F.silu(z))
+
+
 class Denoiser(nn.Module):
-    """eps_theta(x_t, t, obs) as an MLP with SiLU activations.
+    """eps_theta(x_t, t, obs): a residual MLP.
+
+        concat:  h = W_in [x_t, obs, emb(t)];  h = block(h) n_layers times;  eps = W_out LayerNorm(h)
+        film:    h = W_in x_t;                  h = block(h, FiLM(obs, emb(t))) ...
 
     Args:
         act_dim, action_horizon: shape (H, act_dim) of an action chunk.
         obs_dim, obs_horizon: shape (To, obs_dim) of an observation window.
-        hidden_dim, n_layers: width and number of hidden layers.
+        hidden_dim, n_layers: width and number of residual blocks.
         conditioning: "concat" or "film" (module docstring).
         time_dim: size of the timestep embedding.
     """
@@ -68,14 +94,13 @@ class Denoiser(nn.Module):
         self.conditioning = conditioning
         self.time_embedding = SinusoidalEmbedding(time_dim)
         x_size, cond_size = action_horizon * act_dim, obs_horizon * obs_dim + time_dim
-        first_in = x_size + cond_size if conditioning == "concat" else x_size
-        sizes = [first_in] + [hidden_dim] * n_layers
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.act = nn.SiLU()
+        self.inp = nn.Linear(x_size + cond_size if conditioning == "concat" else x_size, hidden_dim)
+        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(n_layers))
         if conditioning == "film":
-            # One (gamma, beta) pair per hidden layer, all predicted at once from the condition.
+            # One (gamma, beta) pair per block, all predicted at once from the condition.
             self.film = nn.Sequential(nn.Linear(cond_size, hidden_dim), nn.SiLU(),
                                       nn.Linear(hidden_dim, 2 * hidden_dim * n_layers))
+        self.out_norm = nn.LayerNorm(hidden_dim)
         self.out = nn.Linear(hidden_dim, x_size)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
@@ -83,13 +108,12 @@ class Denoiser(nn.Module):
         x = x_t.reshape(B, -1)  # (B, H * act_dim)
         cond = torch.cat([obs.reshape(B, -1), self.time_embedding(t)], dim=-1)  # (B, To * obs_dim + time_dim)
         if self.conditioning == "concat":
-            h = torch.cat([x, cond], dim=-1)
-            for layer in self.layers:
-                h = self.act(layer(h))
+            h = self.inp(torch.cat([x, cond], dim=-1))
+            for block in self.blocks:
+                h = block(h)
         else:
-            gammas_betas = self.film(cond).chunk(2 * len(self.layers), dim=-1)
-            h = x
-            for i, layer in enumerate(self.layers):
-                gamma, beta = gammas_betas[2 * i], gammas_betas[2 * i + 1]
-                h = self.act(layer(h) * (1 + gamma) + beta)
-        return self.out(h).reshape(B, *self.act_shape)  # (B, H, act_dim)
+            films = self.film(cond).chunk(2 * len(self.blocks), dim=-1)
+            h = self.inp(x)
+            for i, block in enumerate(self.blocks):
+                h = block(h, (films[2 * i], films[2 * i + 1]))
+        return self.out(self.out_norm(h)).reshape(B, *self.act_shape)  # (B, H, act_dim)

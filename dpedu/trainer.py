@@ -39,7 +39,7 @@ from dpedu.policy import DiffusionPolicy, build_denoiser
 from dpedu.schedule import NoiseSchedule
 
 ALGORITHMS = ("diffusion",)
-LOG_INTERVAL = 100  # updates per entry of the loss history (and per NaN check)
+LOG_INTERVAL = 100  # updates per entry of the loss history (and per NaN check); metrics' loss averages as many
 
 
 class Trainer:
@@ -90,7 +90,7 @@ class Trainer:
         self._policy: DiffusionPolicy | None = None
         self.env_steps = self.n_updates = self.episodes = 0
         self.loss_history: list[tuple[int, float]] = []  # (updates so far, mean loss of the last interval)
-        self._interval_losses = torch.zeros(LOG_INTERVAL, device=self.device)
+        self._recent_losses = torch.zeros(LOG_INTERVAL, device=self.device)
         self.timings = {"collect_s": 0.0, "update_s": 0.0}
 
     # ------------------------------------------------------------------ training
@@ -98,7 +98,8 @@ class Trainer:
     def train(self, total_timesteps: int) -> dict:
         """Collect total_timesteps demonstration steps, updating the network as the module docstring says.
 
-        Returns a metrics dict: loss (mean over the last 100 updates), loss_history, n_updates,
+        Returns a metrics dict: loss (mean over the last 100 updates), loss_history ((updates, mean loss of
+        those 100) every 100 updates), n_updates,
         env_steps, episodes, wall_time_s, collect_s, update_s, updates_per_s.
         """
         if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
@@ -168,14 +169,16 @@ class Trainer:
         self._policy = None  # weights changed
 
         k = self.n_updates % LOG_INTERVAL
-        self._interval_losses[k] = loss.detach()
+        self._recent_losses[k] = loss.detach()  # a ring of the last LOG_INTERVAL losses
         self.n_updates += 1
         if k == LOG_INTERVAL - 1:
-            self._log_interval(LOG_INTERVAL)
+            self.loss_history.append((self.n_updates, self._check_losses(LOG_INTERVAL)))
 
-    def _log_interval(self, n: int) -> None:
-        # One host sync per interval, not per update.
-        losses = self._interval_losses[:n].tolist()
+    def _check_losses(self, n: int) -> float:
+        """Mean of the newest n losses in the ring; stops training at a non-finite one. One host sync."""
+        ring = self._recent_losses.tolist()
+        end = self.n_updates % LOG_INTERVAL or LOG_INTERVAL
+        losses = (ring[end:] + ring[:end])[-n:]  # oldest first
         bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
         if bad:
             step = self.n_updates - n + bad[0] + 1
@@ -183,16 +186,14 @@ class Trainer:
                 f"loss became {losses[bad[0]]} at gradient update {step}: training stopped. Likely causes: "
                 f"learning_rate too high ({self.config.learning_rate}), no gradient clipping (max_grad_norm), "
                 "or non-finite demonstrations")
-        self.loss_history.append((self.n_updates, sum(losses) / n))
+        return sum(losses) / n
 
     def metrics(self, **extra) -> dict:
         """The metrics dict train() returns, for the training done so far."""
-        pending = self.n_updates % LOG_INTERVAL
-        if pending and (not self.loss_history or self.loss_history[-1][0] != self.n_updates):
-            self._log_interval(pending)
+        loss = self._check_losses(min(self.n_updates, LOG_INTERVAL)) if self.n_updates else float("nan")
         update_s = self.timings["update_s"]
         return {
-            "loss": self.loss_history[-1][1] if self.loss_history else float("nan"),
+            "loss": loss,
             "loss_history": list(self.loss_history),
             "n_updates": self.n_updates,
             "env_steps": self.env_steps,
