@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dpedu.denoiser import Denoiser
+from dpedu.denoiser import Denoiser, ResidualBlock
 from dpedu.sampler import Sampler
 from dpedu.schedule import NoiseSchedule
 
@@ -57,7 +57,7 @@ def make_dataset(n: int = 1000, horizon: int = HORIZON, seed: int = 0, start_jit
 
     Args:
         start_jitter: each start coordinate is START + U(-start_jitter, start_jitter).
-        bulge: how far (x units) a path swings sideways at mid-way; varies by +-10% per path.
+        bulge: how far (m) a path swings sideways half-way; varies by +-10% per path.
         noise: standard deviation of independent noise on every waypoint coordinate.
     """
     g = torch.Generator().manual_seed(seed)
@@ -98,20 +98,27 @@ def mode_stats(obs: torch.Tensor, traj: torch.Tensor) -> dict[str, float]:
 
 
 class Regressor(nn.Module):
-    """Behaviour cloning by regression: x_0 = f(obs), an MLP with SiLU like the Denoiser. (B, 1, 2) -> (B, H, 2)."""
+    """Behaviour cloning by regression, x_0 = f(obs): the Denoiser's residual MLP without x_t and t.
 
-    def __init__(self, horizon: int = HORIZON, hidden_dim: int = 128, n_layers: int = 3):
+    obs (B, 1, 2) -> W_in -> n_layers residual blocks -> LayerNorm -> W_out -> x_0 (B, H, 2).
+    """
+
+    def __init__(self, horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3):
         super().__init__()
-        sizes = [2] + [hidden_dim] * n_layers
-        layers = [m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), nn.SiLU())]
-        self.net = nn.Sequential(*layers, nn.Linear(hidden_dim, horizon * 2))
         self.horizon = horizon
+        self.inp = nn.Linear(2, hidden_dim)
+        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(n_layers))
+        self.out_norm = nn.LayerNorm(hidden_dim)
+        self.out = nn.Linear(hidden_dim, horizon * 2)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs.reshape(obs.shape[0], -1)).reshape(-1, self.horizon, 2)  # (B, H, 2)
+        h = self.inp(obs.reshape(obs.shape[0], -1))  # (B, hidden_dim)
+        for block in self.blocks:
+            h = block(h)
+        return self.out(self.out_norm(h)).reshape(-1, self.horizon, 2)  # (B, H, 2)
 
 
-def make_denoiser(horizon: int = HORIZON, hidden_dim: int = 128, n_layers: int = 3, seed: int = 0) -> Denoiser:
+def make_denoiser(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3, seed: int = 0) -> Denoiser:
     """eps_theta(x_t, t, obs) for the toy task: x_t (B, H, 2), t (B,), obs (B, 1, 2); weights seeded by `seed`."""
     with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
         torch.manual_seed(seed)
@@ -119,7 +126,7 @@ def make_denoiser(horizon: int = HORIZON, hidden_dim: int = 128, n_layers: int =
                         n_layers=n_layers)
 
 
-def make_regressor(horizon: int = HORIZON, hidden_dim: int = 128, n_layers: int = 3, seed: int = 0) -> Regressor:
+def make_regressor(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3, seed: int = 0) -> Regressor:
     """The regression baseline, same width and depth as make_denoiser; weights seeded by `seed`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -144,7 +151,7 @@ def regression_loss(model: nn.Module, obs: torch.Tensor, x0: torch.Tensor) -> to
     return F.mse_loss(model(obs), x0)
 
 
-def fit(model: nn.Module, loss_fn: Callable, data: ToyData, n_updates: int = 2000, batch_size: int = 256,
+def fit(model: nn.Module, loss_fn: Callable, data: ToyData, n_updates: int = 1000, batch_size: int = 256,
         lr: float = 2e-3, seed: int = 0) -> list[float]:
     """Adam with a cosine-decayed learning rate on minibatches of `data`; returns the loss of every update.
 
@@ -166,7 +173,7 @@ def fit(model: nn.Module, loss_fn: Callable, data: ToyData, n_updates: int = 200
     return losses
 
 
-def train_diffusion(data: ToyData, schedule: NoiseSchedule, hidden_dim: int = 128, seed: int = 0,
+def train_diffusion(data: ToyData, schedule: NoiseSchedule, hidden_dim: int = 64, seed: int = 0,
                     **fit_kwargs) -> tuple[Denoiser, list[float]]:
     """A Denoiser trained with the DDPM loss on `data`. Returns (model in eval mode, loss per update)."""
     model = make_denoiser(data.traj.shape[1], hidden_dim, seed=seed)
@@ -174,7 +181,7 @@ def train_diffusion(data: ToyData, schedule: NoiseSchedule, hidden_dim: int = 12
     return model.eval(), losses
 
 
-def train_regression(data: ToyData, hidden_dim: int = 128, seed: int = 0,
+def train_regression(data: ToyData, hidden_dim: int = 64, seed: int = 0,
                      **fit_kwargs) -> tuple[Regressor, list[float]]:
     """A Regressor trained with MSE on `data`. Returns (model in eval mode, loss per update)."""
     model = make_regressor(data.traj.shape[1], hidden_dim, seed=seed)

@@ -74,7 +74,7 @@ def schedule_explorer(T: int = 50) -> widgets.interactive:
             return
         other = "linear" if kind == "cosine" else "cosine"
         plot_schedules({f"{kind}, T={T}": chosen, f"{other} (reference)": NoiseSchedule(T, other)})
-        print(f"alpha_bar_(T-1) = {chosen.alpha_bars[-1]:.4f}   (near 0 means x_(T-1) is almost pure noise)")
+        print(f"alpha_bar_(T-1) = {chosen.alpha_bars[-1]:.3g}   (near 0 means x_(T-1) is almost pure noise)")
         plt.show()
 
     return widgets.interactive(

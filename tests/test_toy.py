@@ -54,12 +54,12 @@ def test_fit_is_reproducible():
 def test_diffusion_keeps_both_modes_while_regression_collapses():
     data, test = toy.make_dataset(1000, seed=0), toy.make_dataset(300, seed=1)
     schedule = NoiseSchedule(50, "cosine")
-    denoiser, losses = toy.train_diffusion(data, schedule, n_updates=1500)
+    denoiser, losses = toy.train_diffusion(data, schedule, n_updates=600)
     assert sum(losses[-100:]) / 100 < 0.5 * sum(losses[:100]) / 100
     diffusion = toy.mode_stats(test.obs, toy.sample_diffusion(denoiser, make_sampler("ddpm", schedule), test.obs))
     assert diffusion["left"] >= 0.25 and diffusion["right"] >= 0.25, diffusion
     assert diffusion["hit"] < 0.15, diffusion
 
-    regressor, _ = toy.train_regression(data, n_updates=500)
+    regressor, _ = toy.train_regression(data, n_updates=300)
     regression = toy.mode_stats(test.obs, toy.predict_regression(regressor, test.obs))
     assert regression["hit"] > 0.8, regression
