@@ -50,7 +50,7 @@ def architecture(updates: int) -> None:
         trainer = Trainer("diffusion", seed=42, config=config, progress=False)
         m = trainer.train(updates + trainer.config.warmup_steps)
         wall = time.perf_counter() - start
-        policy = DiffusionPolicy(trainer.config, trainer.ema.module, trainer.obs_normalizer, trainer.act_normalizer)
+        policy = DiffusionPolicy(trainer.config, trainer.ema_model, trainer.obs_normalizer, trainer.act_normalizer)
         r = evaluate_policy(policy, n_episodes=50, seed=0, baselines=False)
         dpedu.trainer.build_denoiser = build
         print(json.dumps({"benchmark": "architecture", "variant": name, "config": config, "updates": m["n_updates"],

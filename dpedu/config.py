@@ -40,7 +40,8 @@ class DPConfig:
     n_action_steps: int = _doc(
         "Actions executed from each plan before re-planning (receding horizon), 1..action_horizon.", default=1
     )
-    sampler: str = _doc('"ddim" (deterministic for eta=0) or "ddpm" (ancestral).', default="ddim")
+    sampler: str = _doc('"ddpm" (ancestral) or "ddim" (deterministic for eta=0); ddpm scored higher on Pendulum.',
+                        default="ddpm")
     ddim_eta: float = _doc("DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM variance. DDIM only.", default=0.0)
     clip_sample: bool = _doc("Clip the predicted clean actions to [-1, 1] (the normalised range).", default=True)
     n_layers: int = _doc("Residual blocks of the denoiser (two linear layers each).", default=3)

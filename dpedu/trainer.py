@@ -21,6 +21,7 @@ One gradient update (Ho et al. 2020, Algorithm 1, with the observation window as
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -28,7 +29,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from dpedu.config import DPConfig, resolve_device
@@ -79,7 +79,9 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
             torch.manual_seed(cfg.seed)
             self.model = build_denoiser(cfg, self.obs_dim, self.act_dim).to(self.device)
-        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+        # The policy acts with an exponential moving average of the weights (ema_model), updated in place.
+        self.ema_model = copy.deepcopy(self.model).requires_grad_(False)
+        self._params, self._ema_params = list(self.model.parameters()), list(self.ema_model.parameters())
         fused = self.device.type in ("cuda", "cpu")
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate, fused=fused)
         self.schedule = NoiseSchedule(cfg.n_diffusion_steps, cfg.noise_schedule, cfg.beta_start, cfg.beta_end,
@@ -165,7 +167,7 @@ class Trainer:
         if cfg.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
-        self.ema.update_parameters(self.model)
+        self._update_ema()
         self._policy = None  # weights changed
 
         k = self.n_updates % LOG_INTERVAL
@@ -173,6 +175,16 @@ class Trainer:
         self.n_updates += 1
         if k == LOG_INTERVAL - 1:
             self.loss_history.append((self.n_updates, self._check_losses(LOG_INTERVAL)))
+
+    def _update_ema(self) -> None:
+        """theta_ema <- decay theta_ema + (1 - decay) theta, one fused op over all weights.
+
+        The decay ramps up as min(ema_decay, (1 + n) / (10 + n)) over the first updates (as TensorFlow's
+        ExponentialMovingAverage does), so a short run's average is not dominated by the initial weights.
+        """
+        decay = min(self.config.ema_decay, (1 + self.n_updates) / (10 + self.n_updates))
+        with torch.no_grad():
+            torch._foreach_lerp_(self._ema_params, self._params, 1.0 - decay)
 
     def _check_losses(self, n: int) -> float:
         """Mean of the newest n losses in the ring; stops training at a non-finite one. One host sync."""
@@ -212,7 +224,7 @@ class Trainer:
             raise RuntimeError("no gradient update yet: call train() with total_timesteps > warmup_steps first")
         if self._policy is None:
             model = build_denoiser(self.config, self.obs_dim, self.act_dim)
-            model.load_state_dict(self.ema.module.state_dict())
+            model.load_state_dict(self.ema_model.state_dict())
             self._policy = DiffusionPolicy(self.config, model, self.obs_normalizer, self.act_normalizer,
                                            env_id=self.env_id, device=self.device)
         return self._policy

@@ -62,7 +62,7 @@ def test_same_seed_same_numbers_different_seed_different():
 def test_policy_is_a_diffusion_policy_with_ema_weights(tiny_trainer):
     policy = tiny_trainer.policy
     assert isinstance(policy, DiffusionPolicy)
-    ema = tiny_trainer.ema.module.state_dict()
+    ema = tiny_trainer.ema_model.state_dict()
     for k, v in policy.model.state_dict().items():
         torch.testing.assert_close(v, ema[k])
     assert policy is tiny_trainer.policy  # cached until the weights change
