@@ -16,3 +16,11 @@ def test_environment_yml_matches_pyproject():
     listed = {m.group(1).lower() for m in re.finditer(r"^\s+- ([A-Za-z][\w.-]*[<>=!~][^\s#]*)", deps, re.M)}
     listed -= {x for x in listed if x.startswith("python=")}
     assert listed == wanted
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    command = ci[-1].strip()
+    readme = (ROOT / "README.md").read_text()
+    assert command == "python -m pytest"
+    assert f'pip install -e ".[dev]" && {command}' in readme
