@@ -24,11 +24,12 @@ parser.add_argument("--max-steps", type=int, default=FAST_PENDULUM_TIMESTEPS)
 parser.add_argument("--episodes", type=int, default=100)
 parser.add_argument("--target", type=float, default=-170.0)
 parser.add_argument("--config", type=json.loads, default=FAST_PENDULUM, help="JSON dict of config overrides")
+parser.add_argument("--seed", type=int, default=42)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 
 start = time.perf_counter()
-trainer = Trainer("diffusion", env="Pendulum-v1", seed=42, config=args.config, progress=False)
+trainer = Trainer("diffusion", env="Pendulum-v1", seed=args.seed, config=args.config, progress=False)
 train_wall, reached = time.perf_counter() - start, None
 while trainer.env_steps < args.max_steps:
     t0 = time.perf_counter()
@@ -42,5 +43,5 @@ while trainer.env_steps < args.max_steps:
     if reached is None and r["mean_return"] >= args.target:
         reached = {"env_steps": trainer.env_steps, "n_updates": m["n_updates"], "train_wall_s": round(train_wall, 1),
                    "mean_return": round(r["mean_return"], 1)}
-print(json.dumps({"benchmark": "time_to_expert", "config": args.config, "threads": args.threads,
+print(json.dumps({"benchmark": "time_to_expert", "config": args.config, "seed": args.seed, "threads": args.threads,
                   "target": args.target, "reached": reached}))
