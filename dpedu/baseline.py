@@ -20,8 +20,6 @@ receding horizon as DiffusionPolicy (obs queue padded at reset, n_action_steps o
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -30,6 +28,7 @@ from torch import nn
 from dpedu.config import DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.denoiser import ResidualBlock
+from dpedu.policy import ActionQueue
 
 
 class Regressor(nn.Module):
@@ -97,23 +96,12 @@ class RegressionPolicy:
 
     def reset(self) -> None:
         """Start of an episode: forget the observation history and the planned actions."""
-        self._obs_history: np.ndarray | None = None  # (N, To, obs_dim)
-        self._plan: deque[np.ndarray] = deque()  # of (N, act_dim)
+        self._queue = ActionQueue(self.obs_horizon, self.n_action_steps)
 
     def act(self, obs) -> np.ndarray:
         """Next action(s); re-plans from the last obs_horizon observations when the plan runs out."""
         obs = np.asarray(obs, dtype=np.float32)
-        batch = obs[None] if obs.ndim == 1 else obs  # (N, obs_dim)
-        if self._obs_history is None:  # pad with the first observation, as DiffusionPolicy and training do
-            self._obs_history = np.repeat(batch[:, None], self.obs_horizon, axis=1)
-        elif self._obs_history.shape[0] != batch.shape[0]:
-            raise ValueError(f"act() got {batch.shape[0]} observations but this episode started with "
-                             f"{self._obs_history.shape[0]}; call reset() before changing the batch size")
-        else:
-            self._obs_history = np.concatenate([self._obs_history[:, 1:], batch[:, None]], axis=1)
-        if not self._plan:
-            self._plan.extend(self.predict_chunk(self._obs_history)[:, : self.n_action_steps].transpose(1, 0, 2))
-        action = self._plan.popleft()
+        action = self._queue.act(obs[None] if obs.ndim == 1 else obs, self.predict_chunk)
         return action[0] if obs.ndim == 1 else action
 
     @torch.no_grad()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,37 @@ def build_denoiser(config: DPConfig, obs_dim: int, act_dim: int) -> Denoiser:
     """The denoiser network the config describes."""
     return Denoiser(act_dim, config.action_horizon, obs_dim, config.obs_horizon, config.hidden_dim,
                     config.n_layers, config.conditioning)
+
+
+class ActionQueue:
+    """The receding-horizon bookkeeping of a chunking policy (the diagram at the top of this module).
+
+    Keeps the last obs_horizon observations of N environments (padded with the first one after reset, as
+    training pads windows at episode starts) and the actions still to execute from the current plan;
+    asks `plan(obs_history)` for a new plan only when those run out.
+    """
+
+    def __init__(self, obs_horizon: int, n_action_steps: int):
+        self.obs_horizon, self.n_action_steps = obs_horizon, n_action_steps
+        self.reset()
+
+    def reset(self) -> None:
+        self.obs_history: np.ndarray | None = None  # (N, To, obs_dim)
+        self.planned: deque[np.ndarray] = deque()  # of (N, act_dim)
+
+    def act(self, batch: np.ndarray, plan: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """batch (N, obs_dim) -> actions (N, act_dim); plan maps (N, To, obs_dim) to (N, >= n_action_steps, act_dim)."""
+        if self.obs_history is None:
+            self.obs_history = np.repeat(batch[:, None], self.obs_horizon, axis=1)
+        elif self.obs_history.shape[0] != batch.shape[0]:
+            raise ValueError(f"act() got {batch.shape[0]} observations but this episode started with "
+                             f"{self.obs_history.shape[0]}; call reset() before changing the batch size")
+        else:
+            self.obs_history = np.concatenate([self.obs_history[:, 1:], batch[:, None]], axis=1)
+        if not self.planned:
+            executed = plan(self.obs_history)[:, : self.n_action_steps]  # (N, n_action_steps, act_dim)
+            self.planned.extend(executed.transpose(1, 0, 2))
+        return self.planned.popleft()
 
 
 class DiffusionPolicy:
@@ -88,28 +120,18 @@ class DiffusionPolicy:
         """Start of an episode: forget the observation history and the planned actions."""
         if seed is not None:
             self.generator.manual_seed(seed)
-        self._obs_history: np.ndarray | None = None  # (N, To, obs_dim)
-        self._plan: deque[np.ndarray] = deque()  # of (N, act_dim)
+        self._queue = ActionQueue(self.config.obs_horizon, self.config.n_action_steps)
 
     def act(self, obs) -> np.ndarray:
         """obs (obs_dim,) -> action (act_dim,), or obs (N, obs_dim) -> actions (N, act_dim); env units."""
         obs = self._check_obs(obs)
-        single = obs.ndim == 1
-        batch = obs[None] if single else obs  # (N, obs_dim)
-        if self._obs_history is None:
-            # Pad the history with the first observation, as training pads windows at episode starts.
-            self._obs_history = np.repeat(batch[:, None], self.config.obs_horizon, axis=1)
-        elif self._obs_history.shape[0] != batch.shape[0]:
-            raise ValueError(f"act() got {batch.shape[0]} observations but this episode started with "
-                             f"{self._obs_history.shape[0]}; call reset() before changing the batch size")
-        else:
-            self._obs_history = np.concatenate([self._obs_history[:, 1:], batch[:, None]], axis=1)
-        if not self._plan:
-            chunk = self._sample_chunk(torch.from_numpy(self._obs_history).to(self.device))
-            executed = chunk[:, : self.config.n_action_steps].cpu().numpy()  # (N, n_action_steps, act_dim)
-            self._plan.extend(executed.transpose(1, 0, 2))
-        action = self._plan.popleft()
-        return action[0] if single else action
+        action = self._queue.act(obs[None] if obs.ndim == 1 else obs, self._plan_executed)
+        return action[0] if obs.ndim == 1 else action
+
+    def _plan_executed(self, obs_history: np.ndarray) -> np.ndarray:
+        # Only the executed actions cross to the host, once per plan.
+        chunk = self._sample_chunk(torch.from_numpy(obs_history).to(self.device))
+        return chunk[:, : self.config.n_action_steps].cpu().numpy()
 
     def predict_chunk(self, obs_history) -> np.ndarray:
         """A whole plan: obs_history (N, obs_horizon, obs_dim) -> actions (N, action_horizon, act_dim), env units."""
