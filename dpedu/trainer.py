@@ -42,6 +42,13 @@ ALGORITHMS = ("diffusion",)
 LOG_INTERVAL = 100  # updates per entry of the loss history (and per NaN check); metrics' loss averages as many
 
 
+def diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.Tensor, t: torch.Tensor,
+                   eps: torch.Tensor) -> torch.Tensor:
+    """|| eps - eps_theta(sqrt(alpha_bar_t) a0 + sqrt(1 - alpha_bar_t) eps, t, obs) ||^2, mean over the batch."""
+    a_t = schedule.add_noise(a0, t, eps)
+    return F.mse_loss(model(a_t, t, obs), eps)
+
+
 class Trainer:
     """Train a diffusion policy on demonstrations of a gymnasium environment.
 
@@ -159,8 +166,7 @@ class Trainer:
         a0 = self.act_normalizer.normalize(actions)  # (B, H, act_dim)
         t = torch.randint(0, cfg.n_diffusion_steps, (cfg.batch_size,), generator=self.generator, device=self.device)
         eps = torch.randn(a0.shape, generator=self.generator, device=self.device)
-        a_t = self.schedule.add_noise(a0, t, eps)
-        loss = F.mse_loss(self.model(a_t, t, obs), eps)  # || eps - eps_theta(a_t, t, obs) ||^2
+        loss = diffusion_loss(self.model, self.schedule, obs, a0, t, eps)
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
