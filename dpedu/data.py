@@ -138,6 +138,20 @@ class ReplayBuffer:
         self.last[pos] = last
         self.n_added += n
 
+    def state_dict(self) -> dict:
+        """The stored steps (only the filled part of the ring) and the step count."""
+        n = len(self)
+        return {"capacity": self.capacity, "n_added": self.n_added, "obs": self.obs[:n].cpu(),
+                "act": self.act[:n].cpu(), "first": self.first[:n].cpu(), "last": self.last[:n].cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["capacity"] != self.capacity:
+            raise ValueError(f"buffer capacity {state['capacity']} in the checkpoint, {self.capacity} here")
+        n = len(state["obs"])
+        for name in ("obs", "act", "first", "last"):
+            getattr(self, name)[:n] = state[name].to(self.device)
+        self.n_added = state["n_added"]
+
     def all_obs(self) -> torch.Tensor:
         return self.obs[: len(self)]
 

@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import torch
 
 __all__ = ["PendulumDemonstrator", "make_demonstrator", "SUPPORTED_ENVS"]
 
@@ -161,6 +162,19 @@ class PendulumDemonstrator:
     def reset(self) -> None:
         """Start new episode(s): forget the directions; new ones are drawn on the next act()."""
         self._directions = None
+
+    def state_dict(self) -> dict:
+        """Its random state and the current episode's directions (for trainer checkpoints)."""
+        from dpedu.checkpoint import rng_state
+
+        directions = None if self._directions is None else torch.from_numpy(self._directions.copy())
+        return {"rng": rng_state(self._rng), "directions": directions}
+
+    def load_state_dict(self, state: dict) -> None:
+        from dpedu.checkpoint import set_rng_state
+
+        set_rng_state(self._rng, state["rng"])
+        self._directions = None if state["directions"] is None else state["directions"].numpy().copy()
 
     def act(self, obs):
         """Expert action(s) for observation(s) ``[cos theta, sin theta, theta_dot]``.

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
+import threading
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -31,15 +34,41 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from dpedu.checkpoint import env_state, set_env_state, stack_or_empty, unstack
 from dpedu.config import DPConfig, resolve_device
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.experts import make_demonstrator
-from dpedu.policy import DiffusionPolicy, build_denoiser
+from dpedu.policy import DiffusionPolicy, atomic_save, build_denoiser, load_checkpoint
 from dpedu.schedule import NoiseSchedule
 
 ALGORITHMS = ("diffusion",)
+TRAINER_FORMAT, TRAINER_FORMAT_VERSION = "dpedu.trainer", 1
 LOG_INTERVAL = 100  # updates per entry of the loss history (and per NaN check); metrics' loss averages as many
+
+
+class DeferredInterrupt:
+    """Within `with`: the first SIGINT only sets `requested` (the loop stops at a step boundary), a second
+    one raises KeyboardInterrupt at once. Outside the main thread signals cannot be caught: a no-op."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:  # pressed twice: the learner wants out now
+            signal.signal(signal.SIGINT, self._previous)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler) or signal.default_int_handler
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.Tensor, t: torch.Tensor,
@@ -116,23 +145,36 @@ class Trainer:
         cfg = self.config
         start = time.perf_counter()
         bar = tqdm(total=total_timesteps, unit="step", disable=not self.progress, desc="train", smoothing=0.05)
+        # Ctrl-C (Jupyter's stop button) takes effect at the end of the current step, so the trainer stays
+        # consistent and train() called again goes on from there. A second Ctrl-C stops at once.
+        interrupt = DeferredInterrupt()
+        done = 0
         try:
-            for i in range(total_timesteps):
-                t0 = time.perf_counter()
-                self._collect_step()
-                t1 = time.perf_counter()
-                self.timings["collect_s"] += t1 - t0
-                if (self.env_steps >= cfg.warmup_steps and len(self.buffer) > 0
-                        and self.env_steps % cfg.train_freq == 0):
-                    for _ in range(cfg.gradient_steps):
-                        self._update()
-                    self.timings["update_s"] += time.perf_counter() - t1
-                if (i + 1) % 100 == 0 or i + 1 == total_timesteps:
-                    bar.update((i + 1) - bar.n)
-                    if self.loss_history:
-                        bar.set_postfix(loss=f"{self.loss_history[-1][1]:.4f}", updates=self.n_updates, refresh=False)
+            with interrupt:
+                for done in range(1, total_timesteps + 1):
+                    t0 = time.perf_counter()
+                    self._collect_step()
+                    t1 = time.perf_counter()
+                    self.timings["collect_s"] += t1 - t0
+                    if (self.env_steps >= cfg.warmup_steps and len(self.buffer) > 0
+                            and self.env_steps % cfg.train_freq == 0):
+                        for _ in range(cfg.gradient_steps):
+                            self._update()
+                        self.timings["update_s"] += time.perf_counter() - t1
+                    if done % 100 == 0 or done == total_timesteps or interrupt.requested:
+                        bar.update(done - bar.n)
+                        if self.loss_history:
+                            bar.set_postfix(loss=f"{self.loss_history[-1][1]:.4f}", updates=self.n_updates,
+                                            refresh=False)
+                    if interrupt.requested:
+                        break
         finally:
             bar.close()
+        if interrupt.requested and done < total_timesteps:
+            raise KeyboardInterrupt(
+                f"training interrupted after {done} of {total_timesteps} steps ({self.env_steps} env steps, "
+                f"{self.n_updates} updates in all); the trainer is consistent: train({total_timesteps - done}) "
+                "finishes the run")
         return self.metrics(wall_time_s=time.perf_counter() - start)
 
     def _collect_step(self) -> None:
@@ -238,3 +280,75 @@ class Trainer:
     def evaluate(self, n_episodes: int = 20, seed: int = 0, n_envs: int | None = None) -> dict:
         """Mean/std return of the policy over n_episodes fresh episodes (see evaluate.evaluate_policy)."""
         return evaluate_policy(self.policy, self.env_id, n_episodes, seed, n_envs)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict:
+        """Everything train() depends on, as tensors and plain Python (torch.load weights_only-safe):
+        weights, EMA, optimiser, normalisers, counters, loss history, the buffer, the episode in progress,
+        the environment's and the demonstrator's state, and the random generator."""
+        from dpedu import __version__
+
+        cpu = lambda module: {k: v.detach().cpu() for k, v in module.state_dict().items()}  # noqa: E731
+        return {
+            "format": TRAINER_FORMAT,
+            "format_version": TRAINER_FORMAT_VERSION,
+            "dpedu_version": __version__,
+            "env_id": self.env_id,
+            "config": self.config.to_dict(),
+            "model": cpu(self.model),
+            "ema_model": cpu(self.ema_model),
+            "optimizer": self.optimizer.state_dict(),
+            "obs_normalizer": None if self.obs_normalizer is None else self.obs_normalizer.state_dict(),
+            "act_normalizer": None if self.act_normalizer is None else self.act_normalizer.state_dict(),
+            "counters": {"env_steps": self.env_steps, "n_updates": self.n_updates, "episodes": self.episodes},
+            "loss_history": [list(entry) for entry in self.loss_history],
+            "recent_losses": self._recent_losses.cpu(),
+            "timings": dict(self.timings),
+            "generator": self.generator.get_state(),
+            "buffer": self.buffer.state_dict(),
+            "episode": {"obs": stack_or_empty(self._episode[0], self.obs_dim),
+                        "act": stack_or_empty(self._episode[1], self.act_dim)},
+            "obs": torch.from_numpy(np.array(self._obs)),
+            "env": env_state(self.env),
+            "demonstrator": self.demonstrator.state_dict(),
+        }
+
+    def save(self, path) -> Path:
+        """Write a checkpoint train() can resume from (Trainer.load), atomically. The policy alone: policy.save."""
+        return atomic_save(self.state_dict(), path)
+
+    @classmethod
+    def load(cls, path, progress: bool = True, device=None) -> Trainer:
+        """A trainer in the state save() recorded; its train() continues bit for bit (same machine, CPU).
+
+        device: where to continue (None: the saved config's device, "auto" by default).
+        """
+        state = load_checkpoint(path, TRAINER_FORMAT, TRAINER_FORMAT_VERSION)
+        try:
+            config = state["config"] if device is None else {**state["config"], "device": str(device)}
+            trainer = cls("diffusion", env=state["env_id"], config=config, progress=progress)
+            trainer._load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{path}: trainer checkpoint content is inconsistent: {type(e).__name__}: {e}") from e
+        return trainer
+
+    def _load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema_model.load_state_dict(state["ema_model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        norm = lambda s: None if s is None else Normalizer.from_state_dict(s).to(self.device)  # noqa: E731
+        self.obs_normalizer, self.act_normalizer = norm(state["obs_normalizer"]), norm(state["act_normalizer"])
+        counters = state["counters"]
+        self.env_steps, self.n_updates, self.episodes = (counters["env_steps"], counters["n_updates"],
+                                                         counters["episodes"])
+        self.loss_history = [tuple(entry) for entry in state["loss_history"]]
+        self._recent_losses.copy_(state["recent_losses"])
+        self.timings = dict(state["timings"])
+        self.generator.set_state(state["generator"])
+        self.buffer.load_state_dict(state["buffer"])
+        self._episode = (unstack(state["episode"]["obs"]), unstack(state["episode"]["act"]))
+        self._obs = state["obs"].numpy().copy()
+        set_env_state(self.env, state["env"])
+        self.demonstrator.load_state_dict(state["demonstrator"])
+        self._policy = None
