@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from dpedu import distributed
 from dpedu.checkpoint import env_state, set_env_state, stack_or_empty, unstack
 from dpedu.config import DPConfig, resolve_device
 from dpedu.data import Normalizer, ReplayBuffer
@@ -51,8 +52,8 @@ class DeferredInterrupt:
     """Within `with`: the first SIGINT only sets `requested` (the loop stops at a step boundary), a second
     one raises KeyboardInterrupt at once. Outside the main thread signals cannot be caught: a no-op."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, enabled: bool = True):
+        self.requested, self.enabled = False, enabled
         self._previous = None
 
     def _handler(self, signum, frame):
@@ -62,7 +63,7 @@ class DeferredInterrupt:
         self.requested = True
 
     def __enter__(self) -> DeferredInterrupt:
-        if threading.current_thread() is threading.main_thread():
+        if self.enabled and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler) or signal.default_int_handler
         return self
 
@@ -87,6 +88,15 @@ class Trainer:
         seed: seeds everything; overrides config["seed"] (giving both, different, is an error).
         config: dict of DPConfig overrides (DPConfig.describe() lists them).
         progress: show a tqdm progress bar during train().
+
+    Several processes (`torchrun --nproc_per_node=N -m dpedu train ...`, see dpedu/distributed.py): when
+    torch.distributed is initialised with world size N > 1, rank r collects its own demonstrations and
+    draws its own batches and noise with seed + r * distributed.RANK_SEED_STRIDE, every rank builds the
+    same initial weights from `seed`, and DistributedDataParallel averages the gradients: one update sees
+    a global batch of N * batch_size samples and the weights and EMA stay identical on every rank. The
+    normalisers use the min/max over all ranks' buffers; loss_history entries are means over the ranks
+    (the final metrics' loss, for updates after the last full interval, is this rank's own); only rank 0
+    shows a progress bar. In a single process none of this happens and the numbers are unchanged.
     """
 
     def __init__(self, algorithm: str = "diffusion", env: str = "Pendulum-v1", seed: int | None = None,
@@ -103,11 +113,16 @@ class Trainer:
         self.config = cfg = DPConfig.from_dict(config)
         self.env_id, self.progress = env, progress
         self.action_space = check_env_id(env)
-        self.demonstrator = make_demonstrator(env, cfg.seed)
+        # Under torchrun each rank collects its own data; data_seed == cfg.seed in a single process.
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
+        data_seed = cfg.seed + self.rank * distributed.RANK_SEED_STRIDE
+        self.demonstrator = make_demonstrator(env, data_seed)
         self.device = resolve_device(cfg.device)
+        if self.world_size > 1 and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())  # cuda:LOCAL_RANK, set by torchrun
 
         self.env = gym.make(env)
-        self._obs, _ = self.env.reset(seed=cfg.seed)
+        self._obs, _ = self.env.reset(seed=data_seed)
         self.obs_dim, self.act_dim = self.env.observation_space.shape[0], self.action_space.shape[0]
         self._episode: tuple[list, list] = ([], [])
         self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
@@ -120,9 +135,16 @@ class Trainer:
         self._params, self._ema_params = list(self.model.parameters()), list(self.ema_model.parameters())
         fused = self.device.type in ("cuda", "cpu")
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate, fused=fused)
+        # With several ranks DDP averages the gradients in backward(). It is used for the forward in _update
+        # only: self.model stays the plain module (state_dicts without "module.", the EMA code unchanged).
+        self._ddp = None
+        if self.world_size > 1:
+            self._ddp = torch.nn.parallel.DistributedDataParallel(  # broadcasts rank 0's weights and buffers
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self._ddp.broadcast_buffers = False  # the only buffers are constants: no re-send every forward
         self.schedule = NoiseSchedule(cfg.n_diffusion_steps, cfg.noise_schedule, cfg.beta_start, cfg.beta_end,
                                       self.device)
-        self.generator = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.generator = torch.Generator(self.device).manual_seed(data_seed)
         self.obs_normalizer: Normalizer | None = None
         self.act_normalizer: Normalizer | None = None
         self._policy: DiffusionPolicy | None = None
@@ -144,10 +166,12 @@ class Trainer:
             raise ValueError(f"total_timesteps must be an int >= 1, got {total_timesteps!r}")
         cfg = self.config
         start = time.perf_counter()
-        bar = tqdm(total=total_timesteps, unit="step", disable=not self.progress, desc="train", smoothing=0.05)
+        bar = tqdm(total=total_timesteps, unit="step", disable=not self.progress or self.rank != 0,
+                   desc="train", smoothing=0.05)
         # Ctrl-C (Jupyter's stop button) takes effect at the end of the current step, so the trainer stays
-        # consistent and train() called again goes on from there. A second Ctrl-C stops at once.
-        interrupt = DeferredInterrupt()
+        # consistent and train() called again goes on from there. A second Ctrl-C stops at once. Not with
+        # several ranks: one rank stopping alone would leave the others waiting in a collective.
+        interrupt = DeferredInterrupt(enabled=self.world_size == 1)
         done = 0
         try:
             with interrupt:
@@ -193,10 +217,17 @@ class Trainer:
         self._obs = next_obs
 
     def _fit_normalizers(self) -> None:
-        self.obs_normalizer = Normalizer.fit(self.buffer.all_obs()).to(self.device)
+        def fit(x) -> Normalizer:  # with several ranks: min and max over every rank's buffer, so all agree
+            norm = Normalizer.fit(x)
+            if self._ddp is None:
+                return norm
+            return Normalizer(distributed.all_reduce_(norm.low.to(self.device), "min"),
+                              distributed.all_reduce_(norm.high.to(self.device), "max"))
+
+        self.obs_normalizer = fit(self.buffer.all_obs()).to(self.device)
         low, high = self.action_space.low, self.action_space.high
         bounded = np.isfinite(low).all() and np.isfinite(high).all()
-        self.act_normalizer = (Normalizer(low, high) if bounded else Normalizer.fit(self.buffer.all_act())).to(
+        self.act_normalizer = (Normalizer(low, high) if bounded else fit(self.buffer.all_act())).to(
             self.device)
 
     def _update(self) -> None:
@@ -208,7 +239,8 @@ class Trainer:
         a0 = self.act_normalizer.normalize(actions)  # (B, H, act_dim)
         t = torch.randint(0, cfg.n_diffusion_steps, (cfg.batch_size,), generator=self.generator, device=self.device)
         eps = torch.randn(a0.shape, generator=self.generator, device=self.device)
-        loss = diffusion_loss(self.model, self.schedule, obs, a0, t, eps)
+        model = self.model if self._ddp is None else self._ddp  # DDP: gradients averaged over the ranks
+        loss = diffusion_loss(model, self.schedule, obs, a0, t, eps)
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -222,6 +254,8 @@ class Trainer:
         self._recent_losses[k] = loss.detach()  # a ring of the last LOG_INTERVAL losses
         self.n_updates += 1
         if k == LOG_INTERVAL - 1:
+            if self._ddp is not None:  # log the mean over the ranks; a NaN on any rank stops them all at once
+                distributed.all_reduce_(self._recent_losses, "mean")
             self.loss_history.append((self.n_updates, self._check_losses(LOG_INTERVAL)))
 
     def _update_ema(self) -> None:
@@ -315,7 +349,14 @@ class Trainer:
         }
 
     def save(self, path) -> Path:
-        """Write a checkpoint train() can resume from (Trainer.load), atomically. The policy alone: policy.save."""
+        """Write a checkpoint train() can resume from (Trainer.load), atomically. The policy alone: policy.save.
+
+        Single process only: under torchrun each rank holds its own data, which one file cannot resume.
+        """
+        if self.world_size > 1:
+            raise RuntimeError(f"Trainer.save({str(path)!r}) under torchrun ({self.world_size} ranks): a trainer "
+                               "checkpoint holds one process's data and random state; save the policy "
+                               "(trainer.policy.save) or train in a single process to resume")
         return atomic_save(self.state_dict(), path)
 
     @classmethod
