@@ -1,6 +1,7 @@
 """Command line: python -m dpedu train | evaluate | config.
 
     python -m dpedu train --env Pendulum-v1 --total-timesteps 50000 --set hidden_dim=128 --out runs/a
+    torchrun --nproc_per_node=2 -m dpedu train ...   # data-parallel on 2 GPUs or processes (rank 0 writes)
     python -m dpedu evaluate runs/a/policy.pt --episodes 100 --seed 0
     python -m dpedu config            # every config key, its default and its meaning
 """
@@ -52,29 +53,45 @@ def parse_set(items: list[str], parser: argparse.ArgumentParser) -> dict:
 def cmd_train(args, parser) -> int:
     import torch
 
+    from dpedu import distributed
     from dpedu.trainer import Trainer
 
     overrides = parse_set(args.set, parser)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out}: exists and is not a directory")
     if args.threads:
         torch.set_num_threads(args.threads)
+    # Under `torchrun --nproc_per_node=N` (WORLD_SIZE > 1): join the process group, train data-parallel,
+    # and let rank 0 alone write the files and print. In a plain process both calls do nothing.
+    distributed.init_distributed()
     try:
-        trainer = Trainer("diffusion", env=args.env, config=overrides, progress=not args.no_progress)
-    except (TypeError, ValueError) as e:
-        parser.error(str(e))
-    start = time.perf_counter()
-    metrics = trainer.train(args.total_timesteps)
-    metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
-    out = Path(args.out)
-    trainer.policy.save(out / "policy.pt")
-    (out / "config.json").write_text(json.dumps({"env": args.env, **trainer.config.to_dict()}, indent=2))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"Loss: {metrics['loss']:.4f}  updates: {metrics['n_updates']}  wall: {metrics['wall_time_s']:.1f} s  "
-          f"-> {out / 'policy.pt'}")
+        try:
+            trainer = Trainer("diffusion", env=args.env, config=overrides, progress=not args.no_progress)
+        except (TypeError, ValueError) as e:
+            parser.error(str(e))
+        start = time.perf_counter()
+        metrics = trainer.train(args.total_timesteps)
+        metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
+        if distributed.is_main_process():
+            ranks = distributed.world_size()
+            if ranks > 1:
+                metrics.update(world_size=ranks, global_batch_size=ranks * trainer.config.batch_size)
+            out = Path(args.out)
+            trainer.policy.save(out / "policy.pt")
+            (out / "config.json").write_text(json.dumps({"env": args.env, **trainer.config.to_dict()}, indent=2))
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            print(f"Loss: {metrics['loss']:.4f}  updates: {metrics['n_updates']}  "
+                  f"wall: {metrics['wall_time_s']:.1f} s  " + (f"ranks: {ranks}  " if ranks > 1 else "")
+                  + f"-> {out / 'policy.pt'}")
+        distributed.barrier()  # the files are written when any rank returns
+    finally:
+        distributed.cleanup()
     return 0
 
 
 def cmd_evaluate(args, parser) -> int:
-    from dpedu.evaluate import evaluate_policy
+    from dpedu.evaluate import check_env_id, check_policy_fits, evaluate_policy
+    from dpedu.experts import make_demonstrator
     from dpedu.policy import DiffusionPolicy
 
     try:
@@ -88,6 +105,13 @@ def cmd_evaluate(args, parser) -> int:
         except (TypeError, ValueError) as e:
             parser.error(str(e))
     env_id = args.env or policy.env_id or "Pendulum-v1"
+    try:
+        check_env_id(env_id)
+        check_policy_fits(policy, env_id)
+        if not args.no_baselines:
+            make_demonstrator(env_id)  # the baselines need one
+    except (TypeError, ValueError) as e:
+        parser.error(f"--env {env_id}: {e}")
     result = evaluate_policy(policy, env_id, args.episodes, args.seed, baselines=not args.no_baselines)
     result["checkpoint"] = str(args.checkpoint)
     print(json.dumps(result))

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -57,7 +58,13 @@ class DPConfig:
 
     def __post_init__(self):
         for f in fields(self):
-            _check_type(f.name, getattr(self, f.name), f.type)
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):
+                # numpy scalars (a value from np.arange or a sweep) become Python ones, so checkpoints
+                # stay plain Python.
+                value = value.item()
+                object.__setattr__(self, f.name, value)
+            _check_type(f.name, value, f.type)
         positive = ["n_diffusion_steps", "action_horizon", "obs_horizon", "hidden_dim", "batch_size",
                     "buffer_size", "n_inference_steps", "n_action_steps", "n_layers", "train_freq", "gradient_steps"]
         for name in positive:
@@ -74,6 +81,14 @@ class DPConfig:
         _in_range("beta_end", self.beta_end, 0.0, 1.0, "in (0, 1)")
         if self.beta_end <= self.beta_start:
             raise ValueError(f"beta_end ({self.beta_end}) must be > beta_start ({self.beta_start})")
+        if self.noise_schedule == "linear":  # n_diffusion_steps * beta_end can exhaust float32 (schedule.py)
+            from dpedu.schedule import NoiseSchedule
+
+            try:
+                NoiseSchedule(self.n_diffusion_steps, "linear", self.beta_start, self.beta_end)
+            except ValueError as e:
+                raise ValueError(f"beta_end={self.beta_end} is too large for n_diffusion_steps="
+                                 f"{self.n_diffusion_steps}: {e}") from None
         if self.n_inference_steps > self.n_diffusion_steps:
             raise ValueError(
                 f"n_inference_steps ({self.n_inference_steps}) must be <= n_diffusion_steps "
@@ -157,9 +172,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     """"auto" -> CUDA when present, else CPU; anything else is passed to torch.device."""
     import torch
 
-    if name == "auto":
+    if isinstance(name, str) and name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (or a torch.device), "
+                         f"got {name!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device here; use 'auto' or 'cpu'")
     return device

@@ -41,6 +41,23 @@ def check_env_id(env_id: str) -> gym.spaces.Box:
     return space
 
 
+def check_policy_fits(policy, env_id: str) -> None:
+    """A policy that knows its obs_dim / act_dim (DiffusionPolicy) must match the env's spaces."""
+    obs_dim, act_dim = getattr(policy, "obs_dim", None), getattr(policy, "act_dim", None)
+    if obs_dim is None and act_dim is None:
+        return
+    env = gym.make(env_id)
+    try:
+        obs_shape, act_shape = env.observation_space.shape, env.action_space.shape
+    finally:
+        env.close()
+    if (obs_dim is not None and obs_shape != (obs_dim,)) or (act_dim is not None and act_shape != (act_dim,)):
+        trained = getattr(policy, "env_id", None)
+        raise ValueError(f"{env_id} has observations of shape {obs_shape} and actions of shape {act_shape}, but the "
+                         f"policy{f' (trained on {trained})' if trained else ''} takes observations of shape "
+                         f"({obs_dim},) and gives actions of shape ({act_dim},)")
+
+
 class RandomPolicy:
     """Uniform random actions from the action space: the floor of the normalised score."""
 
@@ -102,6 +119,7 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
     normalized_score = (mean - random) / (demonstrator - random): 0 is random, 1 is the demonstrator.
     """
     check_env_id(env_id)
+    check_policy_fits(policy, env_id)
     start = time.perf_counter()
     returns = rollout_returns(policy, env_id, n_episodes, seed, n_envs)
     wall = time.perf_counter() - start

@@ -13,6 +13,8 @@ to the host, once per plan.
 
 from __future__ import annotations
 
+import difflib
+import numbers
 import os
 import tempfile
 from collections import deque
@@ -83,7 +85,7 @@ class DiffusionPolicy:
     def __init__(self, config: DPConfig, model: torch.nn.Module, obs_normalizer: Normalizer,
                  act_normalizer: Normalizer, env_id: str | None = None, device=None):
         self.config = config
-        self.device = resolve_device(config.device) if device is None else torch.device(device)
+        self.device = resolve_device(config.device if device is None else device)
         self.model = model.to(self.device).eval()
         self.obs_dim, self.act_dim = len(obs_normalizer.low), len(act_normalizer.low)
         self.obs_normalizer, self.act_normalizer = obs_normalizer.to(self.device), act_normalizer.to(self.device)
@@ -104,6 +106,11 @@ class DiffusionPolicy:
         error. Returns self, reset.
         """
         allowed = {"sampler", "n_inference_steps", "ddim_eta", "n_action_steps", "clip_sample", "seed"}
+        unknown = sorted(set(changes) - set(self.config.to_dict()))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"unknown config key {unknown[0]!r}; {hint}configure() can change {sorted(allowed)}")
         fixed = sorted(set(changes) - allowed)
         if fixed:
             raise ValueError(f"{fixed} are fixed by the trained weights; configure() can change {sorted(allowed)}")
@@ -119,7 +126,9 @@ class DiffusionPolicy:
     def reset(self, seed: int | None = None) -> None:
         """Start of an episode: forget the observation history and the planned actions."""
         if seed is not None:
-            self.generator.manual_seed(seed)
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+                raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+            self.generator.manual_seed(int(seed))
         self._queue = ActionQueue(self.config.obs_horizon, self.config.n_action_steps)
 
     def act(self, obs) -> np.ndarray:
@@ -135,10 +144,15 @@ class DiffusionPolicy:
 
     def predict_chunk(self, obs_history) -> np.ndarray:
         """A whole plan: obs_history (N, obs_horizon, obs_dim) -> actions (N, action_horizon, act_dim), env units."""
-        obs_history = np.asarray(obs_history)
         want = (self.config.obs_horizon, self.obs_dim)
-        if obs_history.ndim != 3 or obs_history.shape[1:] != want:
-            raise ValueError(f"obs_history must have shape (N, {want[0]}, {want[1]}), got {obs_history.shape}")
+        try:
+            obs_history = np.asarray(obs_history.detach().cpu() if torch.is_tensor(obs_history) else obs_history)
+        except ValueError:  # ragged nested lists
+            raise ValueError(f"obs_history must be an array of shape (N, {want[0]}, {want[1]}), "
+                             "got a ragged sequence") from None
+        if obs_history.ndim != 3 or obs_history.shape[1:] != want or obs_history.shape[0] < 1:
+            raise ValueError(f"obs_history must have shape (N, {want[0]}, {want[1]}) with N >= 1 "
+                             f"(obs_horizon={want[0]}, obs_dim={want[1]}), got {obs_history.shape}")
         self._check_obs(obs_history.reshape(-1, self.obs_dim))
         return self._sample_chunk(torch.as_tensor(obs_history, dtype=torch.float32, device=self.device)).cpu().numpy()
 
@@ -163,11 +177,16 @@ class DiffusionPolicy:
     def _check_obs(self, obs) -> np.ndarray:
         if torch.is_tensor(obs):
             obs = obs.detach().cpu().numpy()
-        obs = np.asarray(obs)
+        try:
+            obs = np.asarray(obs)
+        except ValueError as e:  # ragged nested lists
+            raise ValueError(f"observation must be an array of shape ({self.obs_dim},) or (N, {self.obs_dim}), "
+                             f"got a ragged sequence ({e})") from None
         if not np.issubdtype(obs.dtype, np.number) or np.iscomplexobj(obs):
             raise TypeError(f"observations must be real numbers, got dtype {obs.dtype}")
-        if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim:
-            raise ValueError(f"observation must have shape ({self.obs_dim},) or (N, {self.obs_dim}), got {obs.shape}")
+        if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim or obs.size == 0:
+            raise ValueError(f"observation must have shape ({self.obs_dim},) or (N, {self.obs_dim}) with N >= 1, "
+                             f"got {obs.shape}")
         if not np.isfinite(obs).all():
             raise ValueError("observation contains NaN or inf")
         return obs.astype(np.float32, copy=False)
@@ -201,12 +220,22 @@ class DiffusionPolicy:
         """
         state = load_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
         try:
+            if not isinstance(state.get("config"), dict):
+                raise ValueError(f"'config' must be a dict of hyperparameters, found {state.get('config')!r}")
             config = DPConfig.from_dict(state["config"])
             obs_norm = Normalizer.from_state_dict(state["obs_normalizer"])
             act_norm = Normalizer.from_state_dict(state["act_normalizer"])
             model = build_denoiser(config, len(obs_norm.low), len(act_norm.low))
-            model.load_state_dict(state["model"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            try:
+                model.load_state_dict(state["model"])
+            except RuntimeError as e:  # torch lists every mismatched tensor: keep the first
+                lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+                first = lines[1] if len(lines) > 1 else lines[0]
+                more = f"; {len(lines) - 2} more" if len(lines) > 2 else ""
+                raise ValueError(f"the weights do not fit the network its config describes: {first}{more}") from e
+        except KeyError as e:
+            raise ValueError(f"{path}: checkpoint content is inconsistent: missing entry {e}") from e
+        except (TypeError, ValueError, RuntimeError) as e:
             raise ValueError(f"{path}: checkpoint content is inconsistent: {e}") from e
         return cls(config, model, obs_norm, act_norm, env_id=state.get("env_id"), device=device)
 
@@ -225,6 +254,11 @@ def atomic_save(obj: dict, path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the checkpoint
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the permissions a plain open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -235,17 +269,34 @@ def atomic_save(obj: dict, path) -> Path:
 def load_checkpoint(path, expected_format: str, max_version: int) -> dict:
     """torch.load(weights_only=True) with errors that name the file and the problem."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path}: is a directory, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: not a readable dpedu checkpoint (the file is empty)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a zip/pickle, or holds code objects
-        raise ValueError(f"{path}: not a readable dpedu checkpoint ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{path}: not a readable dpedu checkpoint (truncated, corrupt, or not written by "
+                         f"torch.save with tensors and plain Python values only; {_load_error(e)})") from None
     if not isinstance(state, dict) or state.get("format") != expected_format:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path}: not a {expected_format} checkpoint (found format {found!r})")
     version = state.get("format_version")
-    if not isinstance(version, int) or version > max_version:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{path}: checkpoint has no valid format_version (an int >= 1), found {version!r}")
+    if version > max_version:
         raise ValueError(f"{path}: checkpoint format version {version!r} is newer than this dpedu reads "
                          f"(<= {max_version}); written by dpedu {state.get('dpedu_version')!r}")
     return state
+
+
+def _load_error(e: Exception) -> str:
+    """The useful line of a torch.load error (its weights_only advice is about trusting files, not fixing them)."""
+    text = str(e)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    first = lines[0].split(". ")[0] if lines else ""
+    return f"{type(e).__name__}: {first[:200]}"

@@ -66,6 +66,9 @@ class NoiseSchedule:
             raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}")
         if kind not in SCHEDULE_KINDS:
             raise ValueError(f"kind must be one of {SCHEDULE_KINDS}, got {kind!r}")
+        for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
         if kind == "linear" and not (0 < beta_start < beta_end < 1):
             raise ValueError(
                 f"linear schedule needs 0 < beta_start < beta_end < 1, got beta_start={beta_start!r}, "
@@ -76,6 +79,17 @@ class NoiseSchedule:
         betas = cosine_betas(n_steps) if kind == "cosine" else linear_betas(n_steps, beta_start, beta_end)
         alphas = 1.0 - betas
         alpha_bars = torch.cumprod(alphas, dim=0)
+        # Large beta_end * n_steps drives alpha_bar below what float32 holds: x_t has no signal left, the
+        # tables stop decreasing, and the samplers' 1 / sqrt(alpha_bar) overflows. Say so here, not as NaN later.
+        ab32 = alpha_bars.float()
+        stuck = (ab32 <= 0) | torch.cat([torch.zeros(1, dtype=torch.bool), (ab32[1:] >= ab32[:-1]) & (ab32[1:] < 0.5)])
+        if stuck.any():
+            t = int(stuck.nonzero()[0])
+            raise ValueError(
+                f"the {kind} schedule with n_steps={n_steps}, beta_start={beta_start!r}, beta_end={beta_end!r} "
+                f"drives alpha_bar below float32's range (alpha_bar_{t} = {float(alpha_bars[t]):.1e}, "
+                f"alpha_bar_{n_steps - 1} = {float(alpha_bars[-1]):.1e}): lower beta_end or n_steps"
+            )
         # float64 copy kept for the samplers' coefficients, which divide small numbers.
         self.alpha_bars_f64 = alpha_bars
         f32 = dict(dtype=torch.float32, device=device)
