@@ -34,11 +34,13 @@ class SinusoidalEmbedding(nn.Module):
             raise ValueError(f"embedding dim must be even and >= 4, got {dim}")
         half = dim // 2
         freqs = torch.exp(-math.log(10_000.0) * torch.arange(half) / (half - 1))
-        self.register_buffer("freqs", freqs, persistent=False)
+        # cos(x) = sin(x + pi/2): the whole embedding is one sin of t * [w, w] + [0, pi/2] (fewer kernels).
+        self.register_buffer("freqs", freqs.repeat(2), persistent=False)
+        self.register_buffer("phase", torch.cat([torch.zeros(half), torch.full((half,), math.pi / 2)]),
+                             persistent=False)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        angles = t.float()[:, None] * self.freqs[None, :]  # (B, dim/2)
-        return torch.cat([angles.sin(), angles.cos()], dim=-1)  # (B, dim)
+        return torch.addcmul(self.phase, t[:, None].float(), self.freqs).sin_()  # (B, dim)
 
 
 class ResidualBlock(nn.Module):
@@ -95,6 +97,11 @@ class Denoiser(nn.Module):
         self.time_embedding = SinusoidalEmbedding(time_dim)
         x_size, cond_size = action_horizon * act_dim, obs_horizon * obs_dim + time_dim
         self.inp = nn.Linear(x_size + cond_size if conditioning == "concat" else x_size, hidden_dim)
+        # The input layer's columns, in the order [x_t, obs, emb(t)] (concat).
+        obs_size = obs_horizon * obs_dim
+        self._x_cols = slice(0, x_size)
+        self._obs_cols = slice(x_size, x_size + obs_size)
+        self._time_cols = slice(x_size + obs_size, x_size + obs_size + time_dim)
         self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(n_layers))
         if conditioning == "film":
             # One (gamma, beta) pair per block, all predicted at once from the condition.
@@ -104,15 +111,31 @@ class Denoiser(nn.Module):
         self.out = nn.Linear(hidden_dim, x_size)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        return self.denoise(x_t, t, self.condition(obs))
+
+    # eps_theta split in two, because the observation is the same at every denoising step of a plan:
+    # sampling computes condition(obs) once and calls denoise S times (training calls both, via forward).
+
+    def condition(self, obs: torch.Tensor) -> torch.Tensor:
+        """The observation's share of the network's input, (B, hidden_dim) for concat: W_obs obs + b."""
+        obs = obs.reshape(obs.shape[0], -1)  # (B, To * obs_dim)
+        if self.conditioning == "film":
+            return obs  # FiLM mixes obs with emb(t) inside an MLP: nothing to compute ahead
+        return F.linear(obs, self.inp.weight[:, self._obs_cols], self.inp.bias)
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """eps_theta(x_t, t, obs) given cond = condition(obs)."""
         B = x_t.shape[0]
         x = x_t.reshape(B, -1)  # (B, H * act_dim)
-        cond = torch.cat([obs.reshape(B, -1), self.time_embedding(t)], dim=-1)  # (B, To * obs_dim + time_dim)
+        emb = self.time_embedding(t)  # (B, time_dim)
         if self.conditioning == "concat":
-            h = self.inp(torch.cat([x, cond], dim=-1))
+            # W_in [x_t, obs, emb(t)] + b, as three products: W_x x_t + W_t emb(t) + (W_obs obs + b)
+            w = self.inp.weight
+            h = torch.addmm(torch.addmm(cond, emb, w[:, self._time_cols].T), x, w[:, self._x_cols].T)
             for block in self.blocks:
                 h = block(h)
         else:
-            films = self.film(cond).chunk(2 * len(self.blocks), dim=-1)
+            films = self.film(torch.cat([cond, emb], dim=-1)).chunk(2 * len(self.blocks), dim=-1)
             h = self.inp(x)
             for i, block in enumerate(self.blocks):
                 h = block(h, (films[2 * i], films[2 * i + 1]))

@@ -160,19 +160,20 @@ class DiffusionPolicy:
         """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim)), both in env units."""
         obs = torch.as_tensor(np.asarray(obs_history), dtype=torch.float32, device=self.device)
         obs = obs.repeat_interleave(n_samples, dim=0)
-        shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
-        x0, traj = self.sampler.sample(self._model_fn, shape, self.obs_normalizer.normalize(obs),
-                                       generator=self.generator, x_T=x_T, return_trajectory=True)
+        x0, traj = self._reverse_diffusion(obs, x_T=x_T, return_trajectory=True)
         return self.act_normalizer.unnormalize(x0).cpu().numpy(), self.act_normalizer.unnormalize(traj).cpu().numpy()
 
-    @torch.inference_mode()
     def _sample_chunk(self, obs: torch.Tensor) -> torch.Tensor:
-        shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
-        x0 = self.sampler.sample(self._model_fn, shape, self.obs_normalizer.normalize(obs), generator=self.generator)
-        return self.act_normalizer.unnormalize(x0)  # (N, H, act_dim)
+        return self.act_normalizer.unnormalize(self._reverse_diffusion(obs))  # (N, H, act_dim)
 
-    def _model_fn(self, x_t, t, obs):
-        return self.model(x_t, t, obs)
+    @torch.inference_mode()
+    def _reverse_diffusion(self, obs: torch.Tensor, **kwargs):
+        """obs windows (N, To, obs_dim) in env units -> sampled chunks (N, H, act_dim) still normalised."""
+        shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
+        obs = self.obs_normalizer.normalize(obs)
+        if isinstance(self.model, Denoiser):  # the observation's share of the input: once per plan, not per step
+            return self.sampler.sample(self.model.denoise, shape, self.model.condition(obs), self.generator, **kwargs)
+        return self.sampler.sample(self.model, shape, obs, self.generator, **kwargs)
 
     def _check_obs(self, obs) -> np.ndarray:
         if torch.is_tensor(obs):

@@ -137,3 +137,27 @@ def test_configure_rejects_training_time_settings(tiny_trainer):
         tiny_trainer.policy.configure(hidden_dim=8)
     with pytest.raises(ValueError, match="n_inference_steps"):
         tiny_trainer.policy.configure(n_inference_steps=500)
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "film"])
+def test_denoiser_split_equals_one_input_layer(conditioning):
+    """forward = denoise(condition(obs)) is the network W_in [x_t, obs, emb(t)] + b -> blocks -> out."""
+    import math
+
+    from dpedu.denoiser import Denoiser
+
+    torch.manual_seed(0)
+    net = Denoiser(act_dim=2, action_horizon=4, obs_dim=3, obs_horizon=2, hidden_dim=32, n_layers=2,
+                   conditioning=conditioning)
+    x, t, obs = torch.randn(5, 4, 2), torch.randint(0, 50, (5,)), torch.randn(5, 2, 3)
+    eps = net(x, t, obs)
+    assert torch.allclose(eps, net.denoise(x, t, net.condition(obs)))
+    half = 16  # time_dim 32: emb = [sin(t w), cos(t w)], w_k = 10000^(-k / (half - 1))
+    w = torch.exp(-math.log(10_000.0) * torch.arange(half) / (half - 1))
+    emb = torch.cat([torch.sin(t[:, None] * w), torch.cos(t[:, None] * w)], dim=-1)
+    assert torch.allclose(net.time_embedding(t), emb, atol=1e-5)
+    if conditioning == "concat":
+        h = net.inp(torch.cat([x.reshape(5, -1), obs.reshape(5, -1), emb], dim=-1))
+        for block in net.blocks:
+            h = block(h)
+        assert torch.allclose(eps, net.out(net.out_norm(h)).reshape(5, 4, 2), atol=1e-5)
