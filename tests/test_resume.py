@@ -127,3 +127,14 @@ def test_second_interrupt_stops_at_once():
         trainer.train(100)
     assert "steps" not in str(info.value)  # the immediate one, not the step-boundary report
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_interrupt_closes_the_progress_bar():
+    from tqdm.auto import tqdm
+
+    trainer = Trainer("diffusion", env="Pendulum-v1", seed=0, config=TINY, progress=True)
+    interrupt_at(trainer, 150)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(300)
+    assert not list(tqdm._instances), "the progress bar is closed"
+    assert trainer.env_steps == 150
