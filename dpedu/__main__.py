@@ -1,6 +1,8 @@
 """Command line: python -m dpedu train | evaluate | config.
 
     python -m dpedu train --env Pendulum-v1 --total-timesteps 50000 --set hidden_dim=128 --out runs/a
+    python -m dpedu train --total-timesteps 20000 --save-trainer --out runs/b     # then, later:
+    python -m dpedu train --total-timesteps 30000 --resume runs/b/trainer.pt --save-trainer --out runs/b
     torchrun --nproc_per_node=2 -m dpedu train ...   # data-parallel on 2 GPUs or processes (rank 0 writes)
     python -m dpedu evaluate runs/a/policy.pt --episodes 100 --seed 0
     python -m dpedu config            # every config key, its default and its meaning
@@ -54,7 +56,6 @@ def cmd_train(args, parser) -> int:
     import torch
 
     from dpedu import distributed
-    from dpedu.trainer import Trainer
 
     overrides = parse_set(args.set, parser)
     if Path(args.out).exists() and not Path(args.out).is_dir():
@@ -64,9 +65,12 @@ def cmd_train(args, parser) -> int:
     # Under `torchrun --nproc_per_node=N` (WORLD_SIZE > 1): join the process group, train data-parallel,
     # and let rank 0 alone write the files and print. In a plain process both calls do nothing.
     distributed.init_distributed()
+    if distributed.world_size() > 1 and (args.resume or args.save_trainer):
+        parser.error("--resume and --save-trainer are single-process only: a trainer checkpoint holds one "
+                     "process's data")
     try:
         try:
-            trainer = Trainer("diffusion", env=args.env, config=overrides, progress=not args.no_progress)
+            trainer = make_trainer(args, overrides, parser)
         except (TypeError, ValueError) as e:
             parser.error(str(e))
         start = time.perf_counter()
@@ -78,7 +82,10 @@ def cmd_train(args, parser) -> int:
                 metrics.update(world_size=ranks, global_batch_size=ranks * trainer.config.batch_size)
             out = Path(args.out)
             trainer.policy.save(out / "policy.pt")
-            (out / "config.json").write_text(json.dumps({"env": args.env, **trainer.config.to_dict()}, indent=2))
+            if args.save_trainer:
+                trainer.save(out / "trainer.pt")
+            (out / "config.json").write_text(json.dumps({"env": trainer.env_id, **trainer.config.to_dict()},
+                                                        indent=2))
             (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
             print(f"Loss: {metrics['loss']:.4f}  updates: {metrics['n_updates']}  "
                   f"wall: {metrics['wall_time_s']:.1f} s  " + (f"ranks: {ranks}  " if ranks > 1 else "")
@@ -87,6 +94,23 @@ def cmd_train(args, parser) -> int:
     finally:
         distributed.cleanup()
     return 0
+
+
+def make_trainer(args, overrides: dict, parser: argparse.ArgumentParser):
+    """A new Trainer, or with --resume the one a trainer.pt holds (its config and env, not --set/--env)."""
+    from dpedu.trainer import Trainer
+
+    if not args.resume:
+        return Trainer("diffusion", env=args.env, config=overrides, progress=not args.no_progress)
+    if overrides:
+        parser.error(f"--resume {args.resume}: the checkpoint fixes the config; drop --set {' '.join(args.set)}")
+    try:
+        trainer = Trainer.load(args.resume, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as e:
+        parser.error(f"--resume: {e}")
+    if args.env != trainer.env_id:
+        parser.error(f"--env {args.env}, but {args.resume} trained on {trainer.env_id}")
+    return trainer
 
 
 def cmd_evaluate(args, parser) -> int:
@@ -137,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="override a config key (repeatable); `python -m dpedu config` lists them")
     train.add_argument("--out", default="runs/latest", help="directory for policy.pt, config.json, metrics.json")
     train.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    train.add_argument("--save-trainer", action="store_true",
+                       help="also write trainer.pt, a checkpoint `--resume` continues from bit for bit")
+    train.add_argument("--resume", default=None, metavar="TRAINER_PT",
+                       help="continue the training a trainer.pt holds for --total-timesteps more steps")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("evaluate", help="roll a saved policy out and print one JSON line of returns")

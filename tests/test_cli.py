@@ -44,3 +44,22 @@ def test_bad_arguments_exit_with_usage(args, message, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "usage:" in err and message in err
+
+
+def test_resume_from_the_command_line_equals_one_run(tmp_path):
+    """train 300 --save-trainer, then --resume for 300 more: the same policy as train 600 in one go."""
+    import torch
+
+    tiny = ["--no-progress", "--set", "hidden_dim=32", "--set", "batch_size=32", "--set", "warmup_steps=200",
+            "--set", "n_diffusion_steps=20", "--set", "n_inference_steps=5"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "--total-timesteps", "300", "--save-trainer", "--out", str(a), *tiny]) == 0
+    assert (a / "trainer.pt").is_file()
+    assert main(["train", "--total-timesteps", "300", "--resume", str(a / "trainer.pt"), "--out", str(a),
+                 "--no-progress"]) == 0
+    assert main(["train", "--total-timesteps", "600", "--out", str(b), *tiny]) == 0
+    resumed, straight = (torch.load(d / "policy.pt", weights_only=True)["model"] for d in (a, b))
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+    assert json.loads((a / "metrics.json").read_text())["env_steps"] == 600
+    with pytest.raises(SystemExit):
+        main(["train", "--resume", str(a / "trainer.pt"), "--set", "hidden_dim=64", "--out", str(a)])
