@@ -1,4 +1,7 @@
-"""The state a trainer checkpoint needs beyond weights: the environment, random generators, numpy arrays.
+"""Checkpoint files (atomic writes, checked reads) and the state a trainer checkpoint needs beyond weights.
+
+Policy (policy.py) and trainer (trainer.py) checkpoints are dicts with a header (format name, format
+version, dpedu version), written by `atomic_save` and read by `load_checkpoint`.
 
 A trainer checkpoint must be readable with `torch.load(..., weights_only=True)` (no pickled code runs on
 load), so everything in it is a tensor or plain Python: numpy arrays become tensors (dtype kept), numpy
@@ -11,9 +14,25 @@ counter of the TimeLimit wrapper, and the generator that draws the next episode'
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import torch
+
+
+def checkpoint_header(file_format: str, version: int) -> dict:
+    """The entries load_checkpoint checks: what the file is, its layout version, who wrote it."""
+    from dpedu import __version__
+
+    return {"format": file_format, "format_version": version, "dpedu_version": __version__}
+
+
+def cpu_state_dict(module: torch.nn.Module) -> dict:
+    """A module's weights as CPU tensors (a checkpoint loads on any device)."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
 def rng_state(rng: np.random.Generator) -> dict:
@@ -68,3 +87,59 @@ def stack_or_empty(rows: list[np.ndarray], dim: int) -> torch.Tensor:
 
 def unstack(rows: torch.Tensor) -> list[np.ndarray]:
     return list(rows.numpy())
+
+
+def atomic_save(obj: dict, path) -> Path:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the checkpoint
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the permissions a plain open() would
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path, expected_format: str, max_version: int) -> dict:
+    """torch.load(weights_only=True) with errors that name the file and the problem."""
+    path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path}: is a directory, not a checkpoint file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: not a readable dpedu checkpoint (the file is empty)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a zip/pickle, or holds code objects
+        raise ValueError(f"{path}: not a readable dpedu checkpoint (truncated, corrupt, or not written by "
+                         f"torch.save with tensors and plain Python values only; {_load_error(e)})") from None
+    if not isinstance(state, dict) or state.get("format") != expected_format:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path}: not a {expected_format} checkpoint (found format {found!r})")
+    version = state.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{path}: checkpoint has no valid format_version (an int >= 1), found {version!r}")
+    if version > max_version:
+        raise ValueError(f"{path}: checkpoint format version {version!r} is newer than this dpedu reads "
+                         f"(<= {max_version}); written by dpedu {state.get('dpedu_version')!r}")
+    return state
+
+
+def _load_error(e: Exception) -> str:
+    """The useful line of a torch.load error (its weights_only advice is about trusting files, not fixing them)."""
+    text = str(e)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    first = lines[0].split(". ")[0] if lines else ""
+    return f"{type(e).__name__}: {first[:200]}"

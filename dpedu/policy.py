@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import difflib
 import numbers
-import os
-import tempfile
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dpedu.checkpoint import atomic_save, checkpoint_header, cpu_state_dict, load_checkpoint
 from dpedu.config import DPConfig, resolve_device
 from dpedu.data import Normalizer
 from dpedu.denoiser import Denoiser
@@ -196,15 +195,11 @@ class DiffusionPolicy:
 
     def state(self) -> dict:
         """Everything needed to rebuild the policy, as tensors and plain Python (torch.load weights_only-safe)."""
-        from dpedu import __version__
-
         return {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": CHECKPOINT_VERSION,
-            "dpedu_version": __version__,
+            **checkpoint_header(CHECKPOINT_FORMAT, CHECKPOINT_VERSION),
             "config": self.config.to_dict(),
             "env_id": self.env_id,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model": cpu_state_dict(self.model),
             "obs_normalizer": self.obs_normalizer.state_dict(),
             "act_normalizer": self.act_normalizer.state_dict(),
         }
@@ -245,59 +240,3 @@ class DiffusionPolicy:
         return (f"DiffusionPolicy(env_id={self.env_id!r}, obs_dim={self.obs_dim}, act_dim={self.act_dim}, "
                 f"obs_horizon={c.obs_horizon}, action_horizon={c.action_horizon}, n_action_steps={c.n_action_steps}, "
                 f"sampler={c.sampler!r}, n_inference_steps={c.n_inference_steps}, device={str(self.device)!r})")
-
-
-def atomic_save(obj: dict, path) -> Path:
-    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the checkpoint
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the permissions a plain open() would
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_checkpoint(path, expected_format: str, max_version: int) -> dict:
-    """torch.load(weights_only=True) with errors that name the file and the problem."""
-    path = Path(path)
-    if path.is_dir():
-        raise FileNotFoundError(f"{path}: is a directory, not a checkpoint file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: not a readable dpedu checkpoint (the file is empty)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, not a zip/pickle, or holds code objects
-        raise ValueError(f"{path}: not a readable dpedu checkpoint (truncated, corrupt, or not written by "
-                         f"torch.save with tensors and plain Python values only; {_load_error(e)})") from None
-    if not isinstance(state, dict) or state.get("format") != expected_format:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path}: not a {expected_format} checkpoint (found format {found!r})")
-    version = state.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{path}: checkpoint has no valid format_version (an int >= 1), found {version!r}")
-    if version > max_version:
-        raise ValueError(f"{path}: checkpoint format version {version!r} is newer than this dpedu reads "
-                         f"(<= {max_version}); written by dpedu {state.get('dpedu_version')!r}")
-    return state
-
-
-def _load_error(e: Exception) -> str:
-    """The useful line of a torch.load error (its weights_only advice is about trusting files, not fixing them)."""
-    text = str(e)
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1]
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    first = lines[0].split(". ")[0] if lines else ""
-    return f"{type(e).__name__}: {first[:200]}"

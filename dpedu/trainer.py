@@ -35,12 +35,21 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dpedu import distributed
-from dpedu.checkpoint import env_state, set_env_state, stack_or_empty, unstack
+from dpedu.checkpoint import (
+    atomic_save,
+    checkpoint_header,
+    cpu_state_dict,
+    env_state,
+    load_checkpoint,
+    set_env_state,
+    stack_or_empty,
+    unstack,
+)
 from dpedu.config import DPConfig, resolve_device
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.experts import make_demonstrator
-from dpedu.policy import DiffusionPolicy, atomic_save, build_denoiser, load_checkpoint
+from dpedu.policy import DiffusionPolicy, build_denoiser
 from dpedu.schedule import NoiseSchedule
 
 ALGORITHMS = ("diffusion",)
@@ -321,17 +330,12 @@ class Trainer:
         """Everything train() depends on, as tensors and plain Python (torch.load weights_only-safe):
         weights, EMA, optimiser, normalisers, counters, loss history, the buffer, the episode in progress,
         the environment's and the demonstrator's state, and the random generator."""
-        from dpedu import __version__
-
-        cpu = lambda module: {k: v.detach().cpu() for k, v in module.state_dict().items()}  # noqa: E731
         return {
-            "format": TRAINER_FORMAT,
-            "format_version": TRAINER_FORMAT_VERSION,
-            "dpedu_version": __version__,
+            **checkpoint_header(TRAINER_FORMAT, TRAINER_FORMAT_VERSION),
             "env_id": self.env_id,
             "config": self.config.to_dict(),
-            "model": cpu(self.model),
-            "ema_model": cpu(self.ema_model),
+            "model": cpu_state_dict(self.model),
+            "ema_model": cpu_state_dict(self.ema_model),
             "optimizer": self.optimizer.state_dict(),
             "obs_normalizer": None if self.obs_normalizer is None else self.obs_normalizer.state_dict(),
             "act_normalizer": None if self.act_normalizer is None else self.act_normalizer.state_dict(),

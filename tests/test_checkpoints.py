@@ -10,7 +10,8 @@ import torch
 
 import dpedu
 from dpedu import DiffusionPolicy
-from dpedu.policy import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, atomic_save, load_checkpoint
+from dpedu.checkpoint import atomic_save, load_checkpoint
+from dpedu.policy import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
 OBS = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 
