@@ -7,6 +7,8 @@ Measures, medians over repeated calls:
   predict_chunk_ms   one plan (n_inference_steps denoising steps) at batch 1, as `predict_chunk` is called
   act_ms_per_step    `act` over whole episodes at batch 1: the amortised cost per environment step with the
                      policy's n_action_steps (a plan every n_action_steps steps)
+  step_parts_us      one denoising step (Denoiser.denoise) and its parts: a residual block, the timestep
+                     embedding, the sampler's arithmetic (microseconds)
   episodes_per_s     full 200-step Pendulum episodes per second with N environments stepped together
                      (`evaluate.rollout_returns`, one batched plan for all N), environment time included
 Prints one JSON line.
@@ -62,6 +64,22 @@ def episode_steps() -> None:
 
 act_ms = median_ms(episode_steps, 10, warmup=1) / 200
 
+# One denoising step at batch 1, and its parts (the module's own calls, timed alone).
+model, x = policy.model, torch.zeros(1, cfg.action_horizon, policy.act_dim)
+with torch.inference_mode():
+    obs_n = policy.obs_normalizer.normalize(torch.from_numpy(obs_history))
+    cond, t, eps = model.condition(obs_n), torch.full((1,), cfg.n_diffusion_steps - 1), torch.zeros_like(x)
+    h = torch.zeros(1, cfg.hidden_dim)
+    coefs = policy.sampler._table[1]
+    noise = torch.zeros_like(x) if coefs[3] > 0 else None
+    step_us = {
+        "denoise": median_ms(lambda: model.denoise(x, t, cond), 2000) * 1e3,
+        "residual_block": median_ms(lambda: model.blocks[0](h), 2000) * 1e3,
+        "time_embedding": median_ms(lambda: model.time_embedding(t), 2000) * 1e3,
+        "sampler_step": median_ms(lambda: policy.sampler._step(x, eps, int(policy.sampler.timesteps[1]), coefs,
+                                                                noise), 2000) * 1e3,
+    }
+
 throughput = {}
 for n in args.envs:
     n_episodes = max(n, 10)
@@ -73,5 +91,5 @@ print(json.dumps({
     "benchmark": "query", "threads": args.threads, "sampler": cfg.sampler, "n_inference_steps": cfg.n_inference_steps,
     "n_action_steps": cfg.n_action_steps, "hidden_dim": cfg.hidden_dim, "n_layers": cfg.n_layers,
     "predict_chunk_ms": round(query_ms, 3), "act_ms_per_step": round(act_ms, 3),
-    "episodes_per_s": throughput,
+    "episodes_per_s": throughput, "step_parts_us": {k: round(v, 1) for k, v in step_us.items()},
 }))

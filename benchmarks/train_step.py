@@ -8,6 +8,7 @@ Variants are timed in one process, interleaved round by round (this box is noisy
   straightforward the same network and loss, but the batch built sample by sample in Python from a
                  list of episodes, Adam with per-parameter kernels, the EMA a Python loop over parameters
   compiled       (--compile) dpedu's update with torch.compile(model); its compile time is reported
+Also the parts of dpedu's update timed alone (batch, forward + backward, Adam step, EMA).
 The FLOP floor counts the matmul FLOPs of one forward + backward (torch.utils.flop_counter) and divides
 by the machine's fp32 matmul rate, measured here as the best of large square matmuls at the same threads
 (and by the nominal 300 GFLOP/s of the issue). Prints one JSON line.
@@ -130,6 +131,37 @@ for _ in range(args.rounds):
         per_round[name].append((time.perf_counter() - t0) / args.updates * 1e3)
 ms = {name: round(statistics.median(v), 3) for name, v in per_round.items()}
 
+# Where the time of dpedu's update goes: its parts timed alone, medians (same process, after the rounds).
+def part_ms(fn, n=200) -> float:
+    for _ in range(10):
+        fn()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return round(statistics.median(times) * 1e3, 3)
+
+
+def batch():
+    obs, actions = trainer.buffer.sample(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon, trainer.generator)
+    a0 = trainer.act_normalizer.normalize(actions)
+    t = torch.randint(0, cfg.n_diffusion_steps, (cfg.batch_size,), generator=trainer.generator)
+    return trainer.obs_normalizer.normalize(obs), a0, t, torch.randn(a0.shape, generator=trainer.generator)
+
+
+fixed = batch()
+
+
+def forward_backward():
+    trainer.optimizer.zero_grad(set_to_none=True)
+    diffusion_loss(trainer.model, trainer.schedule, *fixed).backward()
+
+
+forward_backward()
+breakdown = {"batch": part_ms(batch), "forward_backward": part_ms(forward_backward),
+             "adam_step": part_ms(trainer.optimizer.step), "ema": part_ms(trainer._update_ema)}
+
 flops = update_flops(trainer.model)
 peak = matmul_peak_gflops()
 floor_measured, floor_nominal = flops / peak / 1e6, flops / 300e9 * 1e3
@@ -142,5 +174,6 @@ print(json.dumps({
     "floor_ms": {"measured_peak": round(floor_measured, 3), "nominal_300_gflops": round(floor_nominal, 3)},
     "ratio_to_floor": {"measured_peak": round(ms["dpedu"] / floor_measured, 2),
                        "nominal_300_gflops": round(ms["dpedu"] / floor_nominal, 2)},
+    "breakdown_ms": breakdown, "forward_backward_at_peak_ms": round(flops / peak / 1e6, 3),
     "compile_s": compile_s, "rounds": args.rounds, "updates_per_round": args.updates,
 }))
