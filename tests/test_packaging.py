@@ -24,3 +24,23 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert command == "python -m pytest"
     assert f'pip install -e ".[dev]" && {command}' in readme
+
+
+def test_ci_runs_the_notebooks_with_other_float_kernels():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=AVX2 python -m pytest notebooks tests/test_sampler.py" in ci
+
+
+def test_the_course_opens_after_the_plain_install():
+    """README command 1 installs only `.`, then says `jupyter lab notebooks/`: the course's needs are not extras."""
+    deps = {re.split(r"[<>=!~\[ ]", r)[0].lower() for r in tomllib.loads((ROOT / "pyproject.toml").read_text())[
+        "project"]["dependencies"]}
+    assert {"jupyterlab", "ipykernel", "ipywidgets", "matplotlib", "torch", "gymnasium"} <= deps
+
+
+def test_constraints_pin_every_dependency():
+    pinned = {line.split("==")[0].lower().replace("_", "-") for line in (ROOT / "constraints.txt").read_text().splitlines()
+              if "==" in line and not line.startswith("#")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {re.split(r"[<>=!~\[ ]", r)[0].lower() for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    assert wanted <= pinned, wanted - pinned
