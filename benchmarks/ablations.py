@@ -16,8 +16,8 @@ from torch import nn
 
 import dpedu.trainer
 from dpedu import DiffusionPolicy, Trainer
-from dpedu.denoiser import SinusoidalEmbedding
 from dpedu.evaluate import evaluate_policy
+from dpedu.networks.embedding import SinusoidalEmbedding
 
 
 class PlainMLP(nn.Module):
@@ -41,10 +41,10 @@ def architecture(updates: int) -> None:
     variants = [("plain MLP", {}, True), ("residual, concat", {}, False),
                 ("residual, concat, 2 blocks", {"n_layers": 2}, False),
                 ("residual, FiLM", {"conditioning": "film"}, False)]
-    build = dpedu.trainer.build_denoiser
+    build = dpedu.trainer.build_network
     for name, config, plain in variants:
         if plain:
-            dpedu.trainer.build_denoiser = lambda c, o, a: PlainMLP(a, c.action_horizon, o, c.obs_horizon,
+            dpedu.trainer.build_network = lambda c, o, a: PlainMLP(a, c.action_horizon, o, c.obs_horizon,
                                                                      c.hidden_dim, c.n_layers)
         start = time.perf_counter()
         trainer = Trainer("diffusion", seed=42, config=config, progress=False)
@@ -52,7 +52,7 @@ def architecture(updates: int) -> None:
         wall = time.perf_counter() - start
         policy = DiffusionPolicy(trainer.config, trainer.ema_model, trainer.obs_normalizer, trainer.act_normalizer)
         r = evaluate_policy(policy, n_episodes=50, seed=0, baselines=False)
-        dpedu.trainer.build_denoiser = build
+        dpedu.trainer.build_network = build
         print(json.dumps({"benchmark": "architecture", "variant": name, "config": config, "updates": m["n_updates"],
                           "loss": round(m["loss"], 4), "mean_return": round(r["mean_return"], 1),
                           "ms_per_update": round(1000 * m["update_s"] / m["n_updates"], 2),

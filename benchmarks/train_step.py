@@ -107,17 +107,17 @@ def update_flops(model) -> int:
     return counter.get_total_flops()
 
 
-variants = {"dpedu": trainer._update, "straightforward": Straightforward(trainer).update}
+variants = {"dpedu": trainer.update, "straightforward": Straightforward(trainer).update}
 compile_s = None
 if args.compile:
     compiled = Trainer("diffusion", env="Pendulum-v1", seed=42, config=overrides, progress=False)
     compiled.train(cfg.warmup_steps + 1)
-    compiled.model = torch.compile(compiled.model)
+    compiled.forward_model = torch.compile(compiled.model)
     t0 = time.perf_counter()
-    compiled._update()
-    compiled._update()
+    compiled.update()
+    compiled.update()
     compile_s = round(time.perf_counter() - t0, 1)
-    variants["compiled"] = compiled._update
+    variants["compiled"] = compiled.update
 
 for update in variants.values():  # warm up caches and allocator
     for _ in range(10):
@@ -158,9 +158,14 @@ def forward_backward():
     diffusion_loss(trainer.model, trainer.schedule, *fixed).backward()
 
 
+def ema_step():
+    with torch.no_grad():
+        torch._foreach_lerp_(trainer.learner._ema_params, trainer.learner._params, 1.0 - cfg.ema_decay)
+
+
 forward_backward()
 breakdown = {"batch": part_ms(batch), "forward_backward": part_ms(forward_backward),
-             "adam_step": part_ms(trainer.optimizer.step), "ema": part_ms(trainer._update_ema)}
+             "adam_step": part_ms(trainer.optimizer.step), "ema": part_ms(ema_step)}
 
 flops = update_flops(trainer.model)
 peak = matmul_peak_gflops()

@@ -3,6 +3,29 @@
     from dpedu import Trainer
     trainer = Trainer("diffusion", env="Pendulum-v1", seed=42, config={"n_diffusion_steps": 50})
     metrics = trainer.train(total_timesteps=50_000)
+
+Reading order (the algorithm, in the order the course teaches it; each module's docstring names its notebook):
+
+    diffusion/schedule.py   betas, alpha_bars, q(x_t | x_0)                         notebook 01
+    diffusion/sampler.py    the reverse step: x0_pred, the posterior, DDPM and DDIM   notebooks 02, 05
+    networks/               eps_theta(x_t, t, obs): the timestep embedding, the MLP   notebooks 02, 04
+    envs/                   the tasks and the demonstrators that make the data       notebook 03
+    data.py                 the window rule, the normaliser, the FIFO buffer         notebook 03
+    trainer.py              collect, the DDPM loss, the update, the EMA              notebook 04
+    policy.py               obs queue -> sampler -> chunk -> receding horizon        notebooks 03-05
+    baselines.py            the regression (MSE behaviour cloning) baseline          notebooks 02, 04
+    evaluate.py             rollouts and returns
+
+Around it, for use rather than reading: config.py (every hyperparameter, PRESETS), cli.py (python -m dpedu),
+runtime/ (checkpoint files, torchrun, Ctrl-C, progress, the loss log) and course/ (the notebooks' plots,
+animations, widgets and the 2-D toy task).
+
+Glossary, code name: the paper's symbol.
+    x_t, a_t: the noisy action chunk at diffusion step t (x_0, a_0: clean)     t: the diffusion step, 0..T-1
+    alpha_bar_t: \\bar\\alpha_t = prod_{i<=t} (1 - beta_i)                       eps: epsilon ~ N(0, I)
+    eps_theta / model(x_t, t, obs): the noise prediction epsilon_theta        x0_pred: \\hat x_0
+    alpha_ts, beta_ts: alpha_{t|s}, beta_{t|s} of a respaced step t -> s       sigma: the step's noise scale
+    obs_horizon: T_o     action_horizon: H (T_p in Chi et al.)     n_action_steps: T_a (executed per plan)
 """
 
 __version__ = "0.1.0"

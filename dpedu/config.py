@@ -1,4 +1,4 @@
-"""DPConfig: every hyperparameter of a diffusion policy, its default, and its validation.
+"""DPConfig: every hyperparameter of a diffusion policy, its default, and its validation; PRESETS per task.
 
 The first thirteen fields are the reference table (same names, same defaults); the rest are the few
 more this package needs, each with a default. `DPConfig.from_dict` is the one door for user input:
@@ -15,6 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from dpedu.diffusion.sampler import SAMPLERS, check_eta
+from dpedu.diffusion.schedule import SCHEDULE_KINDS, NoiseSchedule
+from dpedu.networks import NETWORKS
+from dpedu.networks.mlp import CONDITIONINGS
 
 
 def _doc(text: str, **kw) -> Any:
@@ -45,7 +50,8 @@ class DPConfig:
                         default="ddpm")
     ddim_eta: float = _doc("DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM variance. DDIM only.", default=0.0)
     clip_sample: bool = _doc("Clip the predicted clean actions to [-1, 1] (the normalised range).", default=True)
-    n_layers: int = _doc("Residual blocks of the denoiser (two linear layers each).", default=2)
+    network: str = _doc('The denoiser eps_theta: "mlp" (residual MLP over the flattened chunk).', default="mlp")
+    n_layers: int = _doc("Residual blocks of the MLP denoiser (two linear layers each).", default=2)
     conditioning: str = _doc('How obs and t enter the denoiser: "concat" (input) or "film" (every layer).',
                              default="concat")
     ema_decay: float = _doc("Decay of the exponential moving average of the weights used to act, in [0, 1).",
@@ -73,17 +79,16 @@ class DPConfig:
         for name in ["warmup_steps", "seed"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        _choice("noise_schedule", self.noise_schedule, ("cosine", "linear"))
-        _choice("sampler", self.sampler, ("ddim", "ddpm"))
-        _choice("conditioning", self.conditioning, ("concat", "film"))
+        _choice("noise_schedule", self.noise_schedule, SCHEDULE_KINDS)
+        _choice("sampler", self.sampler, tuple(sorted(SAMPLERS)))
+        _choice("network", self.network, NETWORKS)
+        _choice("conditioning", self.conditioning, CONDITIONINGS)
         _in_range("learning_rate", self.learning_rate, 0.0, math.inf, "a finite number > 0")
         _in_range("beta_start", self.beta_start, 0.0, 1.0, "in (0, 1)")
         _in_range("beta_end", self.beta_end, 0.0, 1.0, "in (0, 1)")
         if self.beta_end <= self.beta_start:
             raise ValueError(f"beta_end ({self.beta_end}) must be > beta_start ({self.beta_start})")
         if self.noise_schedule == "linear":  # n_diffusion_steps * beta_end can exhaust float32 (schedule.py)
-            from dpedu.schedule import NoiseSchedule
-
             try:
                 NoiseSchedule(self.n_diffusion_steps, "linear", self.beta_start, self.beta_end)
             except ValueError as e:
@@ -99,8 +104,7 @@ class DPConfig:
                 f"n_action_steps ({self.n_action_steps}) must be <= action_horizon ({self.action_horizon}): "
                 "a plan has only action_horizon actions to execute"
             )
-        if not (math.isfinite(self.ddim_eta) and 0.0 <= self.ddim_eta <= 1.0):
-            raise ValueError(f"ddim_eta must be in [0, 1], got {self.ddim_eta}")
+        check_eta(self.ddim_eta)
         if self.sampler == "ddpm" and self.ddim_eta != 0.0:
             raise ValueError(f"ddim_eta={self.ddim_eta} has no effect with sampler='ddpm'; use sampler='ddim'")
         if not (math.isfinite(self.ema_decay) and 0.0 <= self.ema_decay < 1.0):
@@ -184,10 +188,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-# "Pendulum in a minute": a smaller, faster-learning configuration that still reaches expert-level returns
-# on Pendulum-v1 (README, results table; measured by benchmarks/time_to_expert.py). Use as
-#     Trainer("diffusion", env="Pendulum-v1", config=FAST_PENDULUM).train(FAST_PENDULUM_TIMESTEPS)
-# Three residual blocks here (the default is two): at width 128 the third block costs ~10% more time and
-# keeps the two swing directions from rest balanced (README, "Design choices, measured").
-FAST_PENDULUM = {"hidden_dim": 128, "learning_rate": 3e-4, "n_layers": 3}
-FAST_PENDULUM_TIMESTEPS = 12_000
+# The course's configuration for each built-in task: Trainer("diffusion", env=env_id, seed=s,
+# config=PRESETS[env_id]["config"]).train(PRESETS[env_id]["total_timesteps"]).
+PRESETS = {
+    # "Pendulum in a minute": a smaller, faster-learning configuration that still reaches expert-level returns
+    # (README, results table; benchmarks/time_to_expert.py). Three residual blocks (the default is two): at width
+    # 128 the third block costs ~10% more time and keeps the two swing directions from rest balanced (README,
+    # "Design choices, measured").
+    "Pendulum-v1": {"config": {"hidden_dim": 128, "learning_rate": 3e-4, "n_layers": 3}, "total_timesteps": 12_000},
+}
+
+# The names the README and earlier notebooks use for the Pendulum preset.
+FAST_PENDULUM = PRESETS["Pendulum-v1"]["config"]
+FAST_PENDULUM_TIMESTEPS = PRESETS["Pendulum-v1"]["total_timesteps"]

@@ -16,7 +16,7 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from dpedu.experts import make_demonstrator
+from dpedu.envs import make_demonstrator
 
 
 def check_env_id(env_id: str) -> gym.spaces.Box:

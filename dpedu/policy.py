@@ -1,4 +1,5 @@
 """DiffusionPolicy: observation history -> action chunk (by reverse diffusion) -> actions, receding horizon.
+Notebooks 03 (the timing diagram) and 04.
 
     step:      t-1    t    t+1   t+2   t+3   t+4   ...
     obs queue: [o     o]                                 the last To observations (padded at reset)
@@ -22,21 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpedu.checkpoint import atomic_save, checkpoint_header, cpu_state_dict, load_checkpoint
 from dpedu.config import DPConfig, resolve_device
 from dpedu.data import Normalizer
-from dpedu.denoiser import Denoiser
-from dpedu.sampler import make_sampler
-from dpedu.schedule import NoiseSchedule
-
-CHECKPOINT_FORMAT = "dpedu.policy"
-CHECKPOINT_VERSION = 1
-
-
-def build_denoiser(config: DPConfig, obs_dim: int, act_dim: int) -> Denoiser:
-    """The denoiser network the config describes."""
-    return Denoiser(act_dim, config.action_horizon, obs_dim, config.obs_horizon, config.hidden_dim,
-                    config.n_layers, config.conditioning)
+from dpedu.diffusion.sampler import make_sampler
+from dpedu.diffusion.schedule import NoiseSchedule
 
 
 class ActionQueue:
@@ -138,7 +128,7 @@ class DiffusionPolicy:
 
     def _plan_executed(self, obs_history: np.ndarray) -> np.ndarray:
         # Only the executed actions cross to the host, once per plan.
-        chunk = self._sample_chunk(torch.from_numpy(obs_history).to(self.device))
+        chunk = self._plan(torch.from_numpy(obs_history).to(self.device))
         return chunk[:, : self.config.n_action_steps].cpu().numpy()
 
     def predict_chunk(self, obs_history) -> np.ndarray:
@@ -153,26 +143,29 @@ class DiffusionPolicy:
             raise ValueError(f"obs_history must have shape (N, {want[0]}, {want[1]}) with N >= 1 "
                              f"(obs_horizon={want[0]}, obs_dim={want[1]}), got {obs_history.shape}")
         self._check_obs(obs_history.reshape(-1, self.obs_dim))
-        return self._sample_chunk(torch.as_tensor(obs_history, dtype=torch.float32, device=self.device)).cpu().numpy()
+        return self._plan(torch.as_tensor(obs_history, dtype=torch.float32, device=self.device)).cpu().numpy()
 
     def denoise(self, obs_history, x_T: torch.Tensor | None = None, n_samples: int = 1):
         """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim)), both in env units."""
         obs = torch.as_tensor(np.asarray(obs_history), dtype=torch.float32, device=self.device)
         obs = obs.repeat_interleave(n_samples, dim=0)
-        x0, traj = self._reverse_diffusion(obs, x_T=x_T, return_trajectory=True)
-        return self.act_normalizer.unnormalize(x0).cpu().numpy(), self.act_normalizer.unnormalize(traj).cpu().numpy()
-
-    def _sample_chunk(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.act_normalizer.unnormalize(self._reverse_diffusion(obs))  # (N, H, act_dim)
+        a0, trajectory = self._plan(obs, x_T=x_T, return_trajectory=True)
+        return a0.cpu().numpy(), trajectory.cpu().numpy()
 
     @torch.inference_mode()
-    def _reverse_diffusion(self, obs: torch.Tensor, **kwargs):
-        """obs windows (N, To, obs_dim) in env units -> sampled chunks (N, H, act_dim) still normalised."""
+    def _plan(self, obs: torch.Tensor, **sample_kwargs):
+        """Observation windows (N, To, obs_dim) -> sampled chunks (N, H, act_dim), both in env units
+        (and, with return_trajectory=True, every visited a_t (S + 1, N, H, act_dim) too)."""
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
-        if isinstance(self.model, Denoiser):  # the observation's share of the input: once per plan, not per step
-            return self.sampler.sample(self.model.denoise, shape, self.model.condition(obs), self.generator, **kwargs)
-        return self.sampler.sample(self.model, shape, obs, self.generator, **kwargs)
+        if hasattr(self.model, "condition"):  # the fast path: the observation's share once per plan, not per step
+            out = self.sampler.sample(self.model.denoise, shape, self.model.condition(obs), self.generator,
+                                      **sample_kwargs)
+        else:
+            out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
+        if isinstance(out, tuple):
+            return tuple(self.act_normalizer.unnormalize(x) for x in out)
+        return self.act_normalizer.unnormalize(out)
 
     def _check_obs(self, obs) -> np.ndarray:
         if torch.is_tensor(obs):
@@ -193,20 +186,11 @@ class DiffusionPolicy:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def state(self) -> dict:
-        """Everything needed to rebuild the policy, as tensors and plain Python (torch.load weights_only-safe)."""
-        return {
-            **checkpoint_header(CHECKPOINT_FORMAT, CHECKPOINT_VERSION),
-            "config": self.config.to_dict(),
-            "env_id": self.env_id,
-            "model": cpu_state_dict(self.model),
-            "obs_normalizer": self.obs_normalizer.state_dict(),
-            "act_normalizer": self.act_normalizer.state_dict(),
-        }
-
     def save(self, path) -> Path:
-        """Write the policy to `path` atomically (a temporary file renamed over it)."""
-        return atomic_save(self.state(), path)
+        """Write the policy (config, weights, normalisers) to `path` atomically."""
+        from dpedu.runtime.checkpoint import save_policy
+
+        return save_policy(self, path)
 
     @classmethod
     def load(cls, path, device=None) -> DiffusionPolicy:
@@ -214,26 +198,9 @@ class DiffusionPolicy:
 
         Errors name the file and what is wrong with it.
         """
-        state = load_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
-        try:
-            if not isinstance(state.get("config"), dict):
-                raise ValueError(f"'config' must be a dict of hyperparameters, found {state.get('config')!r}")
-            config = DPConfig.from_dict(state["config"])
-            obs_norm = Normalizer.from_state_dict(state["obs_normalizer"])
-            act_norm = Normalizer.from_state_dict(state["act_normalizer"])
-            model = build_denoiser(config, len(obs_norm.low), len(act_norm.low))
-            try:
-                model.load_state_dict(state["model"])
-            except RuntimeError as e:  # torch lists every mismatched tensor: keep the first
-                lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-                first = lines[1] if len(lines) > 1 else lines[0]
-                more = f"; {len(lines) - 2} more" if len(lines) > 2 else ""
-                raise ValueError(f"the weights do not fit the network its config describes: {first}{more}") from e
-        except KeyError as e:
-            raise ValueError(f"{path}: checkpoint content is inconsistent: missing entry {e}") from e
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ValueError(f"{path}: checkpoint content is inconsistent: {e}") from e
-        return cls(config, model, obs_norm, act_norm, env_id=state.get("env_id"), device=device)
+        from dpedu.runtime.checkpoint import load_policy
+
+        return load_policy(cls, path, device)
 
     def __repr__(self) -> str:
         c = self.config

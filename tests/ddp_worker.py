@@ -17,9 +17,10 @@ import sys
 import torch
 import torch.distributed as dist
 
-from dpedu import Trainer, distributed
+from dpedu import Trainer
 from dpedu.config import DPConfig
-from dpedu.policy import build_denoiser
+from dpedu.networks import build_network
+from dpedu.runtime import distributed
 from dpedu.schedule import NoiseSchedule
 from dpedu.trainer import diffusion_loss
 
@@ -44,7 +45,7 @@ def one_step(cfg: DPConfig, b: int) -> dict:
 
     def fresh():
         torch.manual_seed(0)
-        model = build_denoiser(cfg, obs_dim, act_dim)
+        model = build_network(cfg, obs_dim, act_dim)
         return model, torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
 
     model, opt = fresh()

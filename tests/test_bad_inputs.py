@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from dpedu import DiffusionPolicy, Trainer
-from dpedu.__main__ import main
+from dpedu.cli import main
 from dpedu.config import DPConfig
 from dpedu.evaluate import evaluate_policy
+from dpedu.runtime.checkpoint import policy_state
 from dpedu.sampler import make_sampler
 from dpedu.schedule import NoiseSchedule
 
@@ -51,7 +52,7 @@ class Context:
 
     def state(self, **changes) -> dict:
         """The policy's checkpoint dict with some entries changed (None: removed)."""
-        state = self.policy.state()
+        state = policy_state(self.policy)
         for key, value in changes.items():
             if value is None:
                 del state[key]
@@ -142,7 +143,7 @@ ROWS = [
     ("sampler S > T", lambda c: make_sampler("ddim", NoiseSchedule(10), 20), ValueError,
      r"n_inference_steps must be in 1..10 \(the schedule's T\), got 20"),
     ("sampler eta nan", lambda c: make_sampler("ddim", NoiseSchedule(10), 5, eta=math.nan), ValueError,
-     r"eta must be a number in \[0, 1\], got nan"),
+     r"ddim_eta must be in \[0, 1\], got nan"),
     # ---- Trainer arguments
     ("Trainer algorithm", trainer(algorithm="ppo"), ValueError,
      r"unknown algorithm 'ppo'; available: \('diffusion',\)"),

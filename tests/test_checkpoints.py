@@ -10,8 +10,9 @@ import torch
 
 import dpedu
 from dpedu import DiffusionPolicy
-from dpedu.checkpoint import atomic_save, load_checkpoint
-from dpedu.policy import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+from dpedu.runtime.checkpoint import POLICY_FORMAT as CHECKPOINT_FORMAT
+from dpedu.runtime.checkpoint import POLICY_FORMAT_VERSION as CHECKPOINT_VERSION
+from dpedu.runtime.checkpoint import atomic_save, load_checkpoint, policy_state
 
 OBS = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 
@@ -165,7 +166,7 @@ def test_inference_settings_travel_with_the_checkpoint(policy, tmp_path):
 
 
 def test_newer_format_version_is_refused(policy, tmp_path):
-    state = policy.state()
+    state = policy_state(policy)
     state["format_version"] = CHECKPOINT_VERSION + 1
     state["dpedu_version"] = "9.9.9"
     torch.save(state, tmp_path / "future.pt")
@@ -210,7 +211,7 @@ def test_other_torch_files_are_refused(policy, tmp_path):
 
 
 def test_inconsistent_content_is_refused(policy, tmp_path):
-    state = policy.state()
+    state = policy_state(policy)
     state["config"] = {**state["config"], "n_layers": 4}  # weights of a 2-block network, config says 4
     torch.save(state, tmp_path / "odd.pt")
     with pytest.raises(ValueError, match=r"odd.pt: checkpoint content is inconsistent: the weights do not fit"):

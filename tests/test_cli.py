@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dpedu.__main__ import main
+from dpedu.cli import main
 
 
 def test_train_then_evaluate(tmp_path, capsys):

@@ -14,7 +14,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from dpedu import DiffusionPolicy, distributed
+from dpedu import DiffusionPolicy
+from dpedu.runtime import distributed
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def test_torchrun_cli_writes_one_ordinary_checkpoint(tmp_path, capsys):
     policy = DiffusionPolicy.load(out / "policy.pt", device="cpu")
     assert policy.predict_chunk(torch.zeros(1, 2, 3).numpy()).shape == (1, policy.config.action_horizon, 1)
 
-    from dpedu.__main__ import main
+    from dpedu.cli import main
 
     capsys.readouterr()
     assert main(["evaluate", str(out / "policy.pt"), "--episodes", "2", "--no-baselines"]) == 0

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from dpedu.envs import make_demonstrator
 from dpedu.evaluate import RandomPolicy, baseline_returns, check_env_id, evaluate_policy, rollout_returns
-from dpedu.experts import make_demonstrator
 
 
 def test_baselines_bracket_the_task():

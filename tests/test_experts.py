@@ -1,15 +1,13 @@
-"""Tests for dpedu.experts: the built-in Pendulum-v1 demonstrator."""
+"""Tests for dpedu.envs.pendulum: the built-in Pendulum-v1 demonstrator (and dpedu.envs.make_demonstrator)."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from dpedu.experts import (
-    SUPPORTED_ENVS,
-    PendulumDemonstrator,
-    lqr_balance_gain,
-    make_demonstrator,
-)
+from dpedu.envs import DEMONSTRATORS, make_demonstrator
+from dpedu.envs.pendulum import PendulumDemonstrator, lqr_balance_gain
+
+SUPPORTED_ENVS = tuple(DEMONSTRATORS)
 
 
 def angle_normalize(x):

@@ -40,7 +40,8 @@ def test_machine_dependent_outputs_are_excluded(path):
         mimes = {m for out in cell["outputs"] for m in out.get("data", {})}
         source = "".join(cell["source"])
         if mimes & MACHINE_DEPENDENT_MIMES or "perf_counter" in source or ".train(" in source:
-            assert IGNORE in tags, f"{path.name}, cell {cell.get('id')}: {sorted(mimes)} needs the {IGNORE} tag:\n{source}"
+            where = f"{path.name}, cell {cell.get('id')}"
+            assert IGNORE in tags, f"{where}: {sorted(mimes)} needs the {IGNORE} tag:\n{source}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -28,7 +28,8 @@ def test_ci_runs_the_readme_test_command():
 
 def test_ci_runs_the_notebooks_with_other_float_kernels():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=AVX2 python -m pytest notebooks tests/test_sampler.py" in ci
+    other_kernels = "ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=AVX2"
+    assert f"{other_kernels} python -m pytest notebooks tests/test_sampler.py" in ci
 
 
 def test_the_course_opens_after_the_plain_install():
@@ -39,8 +40,9 @@ def test_the_course_opens_after_the_plain_install():
 
 
 def test_constraints_pin_every_dependency():
-    pinned = {line.split("==")[0].lower().replace("_", "-") for line in (ROOT / "constraints.txt").read_text().splitlines()
-              if "==" in line and not line.startswith("#")}
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pinned = {line.split("==")[0].lower().replace("_", "-") for line in lines if "==" in line and line[0] != "#"}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {re.split(r"[<>=!~\[ ]", r)[0].lower() for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    wanted = {re.split(r"[<>=!~\[ ]", r)[0].lower() for r in requirements}
     assert wanted <= pinned, wanted - pinned

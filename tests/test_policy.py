@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dpedu import DiffusionPolicy
+from dpedu.runtime.checkpoint import policy_state
 
 OBS = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 
@@ -33,13 +34,13 @@ def test_predict_chunk_shape(tiny_trainer):
 def test_receding_horizon_replans_every_n_action_steps(tiny_trainer, monkeypatch):
     policy = fresh(tiny_trainer, n_action_steps=3)
     calls = []
-    real = policy._sample_chunk
+    real = policy._plan
 
     def spy(obs):
         calls.append(obs.cpu().numpy().copy())
         return real(obs)
 
-    monkeypatch.setattr(policy, "_sample_chunk", spy)
+    monkeypatch.setattr(policy, "_plan", spy)
     observations = [OBS * k for k in range(1, 8)]
     actions = [policy.act(o) for o in observations]
     assert len(actions) == 7 and len(calls) == 3  # plans at steps 0, 3, 6
@@ -87,7 +88,7 @@ def test_corrupt_and_foreign_checkpoints_name_the_file(tiny_trainer, tmp_path):
     with pytest.raises(ValueError, match="foreign.pt: not a dpedu.policy checkpoint"):
         DiffusionPolicy.load(foreign)
     future = tmp_path / "future.pt"
-    state = tiny_trainer.policy.state()
+    state = policy_state(tiny_trainer.policy)
     state["format_version"] = 99
     torch.save(state, future)
     with pytest.raises(ValueError, match="future.pt.*version 99"):
@@ -141,17 +142,17 @@ def test_configure_rejects_training_time_settings(tiny_trainer):
 
 @pytest.mark.parametrize("conditioning", ["concat", "film"])
 def test_denoiser_split_equals_one_input_layer(conditioning):
-    """forward = denoise(condition(obs)) is the network W_in [x_t, obs, emb(t)] + b -> blocks -> out."""
+    """The sampling fast path denoise(x_t, t, condition(obs)) equals forward: W_in [x_t, obs, emb(t)] + b -> ..."""
     import math
 
-    from dpedu.denoiser import Denoiser
+    from dpedu.networks.mlp import MLPDenoiser as Denoiser
 
     torch.manual_seed(0)
     net = Denoiser(act_dim=2, action_horizon=4, obs_dim=3, obs_horizon=2, hidden_dim=32, n_layers=2,
                    conditioning=conditioning)
     x, t, obs = torch.randn(5, 4, 2), torch.randint(0, 50, (5,)), torch.randn(5, 2, 3)
     eps = net(x, t, obs)
-    assert torch.allclose(eps, net.denoise(x, t, net.condition(obs)))
+    assert torch.allclose(eps, net.denoise(x, t, net.condition(obs)), atol=1e-6)
     half = 16  # time_dim 32: emb = [sin(t w), cos(t w)], w_k = 10000^(-k / (half - 1))
     w = torch.exp(-math.log(10_000.0) * torch.arange(half) / (half - 1))
     emb = torch.cat([torch.sin(t[:, None] * w), torch.cos(t[:, None] * w)], dim=-1)

@@ -106,7 +106,7 @@ def test_respaced_timesteps_are_a_strictly_decreasing_subset(T, data):
     assert all(isinstance(t, int) for t in ts)
     sampler = DDPMSampler(NoiseSchedule(T), S)
     assert sampler.timesteps.tolist() == ts and sampler.n_inference_steps == S
-    assert sampler.prev_timesteps.tolist() == ts[1:] + [-1]
+    assert sampler.steps == list(zip(ts, ts[1:] + [-1]))
 
 
 @FAST
@@ -128,7 +128,7 @@ def test_step_coefficients_are_finite_and_map_marginals_exactly(T, kind, betas, 
             a, b, c, sigma = sampler.coefficients(t, prev)
             assert all(math.isfinite(v) for v in (a, b, c, sigma)), (type(sampler).__name__, t, prev)
             assert sigma >= 0
-            ab_t, ab_s = sampler._alpha_bar(t), sampler._alpha_bar(prev)
+            ab_t, ab_s = sampler.alpha_bar(t), sampler.alpha_bar(prev)
             assert a + b * math.sqrt(ab_t) == pytest.approx(math.sqrt(ab_s), rel=1e-6, abs=1e-9)
             assert (b * math.sqrt(1 - ab_t) + c) ** 2 + sigma**2 == pytest.approx(1 - ab_s, rel=1e-6, abs=1e-9)
         assert sampler.coefficients(visited[-1], -1)[3] == 0.0  # the last step adds no noise

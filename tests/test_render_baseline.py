@@ -1,4 +1,4 @@
-"""Fast tests of dpedu.render (pendulum drawings, rollouts, GIFs) and dpedu.baseline (regression BC)."""
+"""Fast tests of dpedu.course.pendulum (drawings, rollouts, GIFs) and dpedu.baselines (regression BC)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -6,10 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from dpedu import render
-from dpedu.baseline import RegressionPolicy, Regressor, train_regression
+from dpedu.baselines import RegressionPolicy, train_regression
+from dpedu.course import pendulum as render
+from dpedu.course import policy_plots
+from dpedu.envs import make_demonstrator
 from dpedu.evaluate import rollout_returns
-from dpedu.experts import make_demonstrator
+from dpedu.networks.mlp import MLPRegressor
 
 
 @pytest.fixture(autouse=True)
@@ -61,14 +63,14 @@ def test_plots_have_titles_and_labels():
     rollouts = render.record_rollouts(make_demonstrator("Pendulum-v1", seed=0), n_episodes=2,
                                       init_state=(np.pi, 0.0))
     figs = [render.plot_phase_portrait(rollouts), render.plot_swing_ups(rollouts),
-            render.plot_timing_diagram(obs_horizon=2, action_horizon=8, n_action_steps=4)]
+            policy_plots.plot_timing_diagram(obs_horizon=2, action_horizon=8, n_action_steps=4)]
     for fig in figs:
         for ax in fig.axes:
             assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
 
 
 def test_timing_diagram_boxes_follow_the_index_rule():
-    fig = render.plot_timing_diagram(obs_horizon=3, action_horizon=5, n_action_steps=2)
+    fig = policy_plots.plot_timing_diagram(obs_horizon=3, action_horizon=5, n_action_steps=2)
     labels = [t.get_text() for t in fig.axes[0].texts]
     assert labels[:3] == ["o[t-2]", "o[t-1]", "o[t]"]
     assert labels[3:8] == ["a[t]", "a[t+1]", "a[t+2]", "a[t+3]", "a[t+4]"]
@@ -83,7 +85,7 @@ def test_gifs_are_written_and_reproducible(tmp_path):
     assert Image.open(a).n_frames == 10
     assert open(a, "rb").read() == open(b, "rb").read()  # nbval compares GIF bytes
     traj = np.linspace(-3, 1, 4 * 2 * 8).reshape(4, 2, 8, 1)  # (S + 1, N, H, 1)
-    gif = render.animate_denoising(traj, [49, 30, 10], rollout.obs[:2], str(tmp_path / "d.gif"),
+    gif = policy_plots.animate_denoising(traj, [49, 30, 10], rollout.obs[:2], str(tmp_path / "d.gif"),
                                    reference=np.zeros(8), fps=2, hold_s=1.0)
     image = Image.open(gif)
     assert image.n_frames == 4  # Pillow merges the 2 repeats of the last frame into it, holding it longer
@@ -96,7 +98,7 @@ def _buffer_and_normalizers(tiny_trainer):
 
 
 def test_regressor_shapes():
-    model = Regressor(obs_dim=3, obs_horizon=2, act_dim=1, action_horizon=8, hidden_dim=16, n_layers=2)
+    model = MLPRegressor(act_dim=1, action_horizon=8, obs_dim=3, obs_horizon=2, hidden_dim=16, n_layers=2)
     assert model(torch.zeros(5, 2, 3)).shape == (5, 8, 1)
 
 
@@ -130,7 +132,7 @@ def test_inference_explorer_configures_the_policy(tiny_trainer):
     policy = tiny_trainer.policy
     saved = policy.config
     try:
-        box = render.inference_explorer(policy, n_episodes=2)
+        box = policy_plots.inference_explorer(policy, n_episodes=2)
         controls = {w.description: w for w in box.children[:-1]}
         assert set(controls) == {"sampler", "steps", "n_action_steps", "eta (DDIM)"}
         controls["sampler"].value = "ddim"

@@ -69,12 +69,12 @@ def test_ddpm_steps_match_diffusers(kind, clip, S):
     ref.set_timesteps(S)
     g = torch.Generator().manual_seed(S)
     x = torch.randn(4, 8, 2, generator=g)
-    for t, s in zip(ours.timesteps.tolist(), ours.prev_timesteps.tolist()):
+    for t, s in ours.steps:
         eps = torch.randn(4, 8, 2, generator=g)
         seed = 1000 + t
         expected = ref.step(eps, t, x, generator=torch.Generator().manual_seed(seed))
         noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
-        got, x0 = ours.step(x, eps, t, s, noise=noise)
+        got, x0 = ours.step(x, eps, t, s, z=noise)
         # diffusers adds sqrt(1e-20) * noise at the last step; we return the posterior mean: 1e-10 apart,
         # inside the bound's K u term.
         a = ours.coefficients(t, s)[0]
@@ -93,12 +93,12 @@ def test_ddim_steps_match_diffusers(kind, eta, S):
     ref.set_timesteps(S)
     g = torch.Generator().manual_seed(S)
     x = torch.randn(4, 8, 2, generator=g)
-    for t, s in zip(ours.timesteps.tolist(), ours.prev_timesteps.tolist()):
+    for t, s in ours.steps:
         eps = torch.randn(4, 8, 2, generator=g)
         seed = 2000 + t
         expected = ref.step(eps, t, x, eta=eta, generator=torch.Generator().manual_seed(seed))
         noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
-        got, x0 = ours.step(x, eps, t, s, noise=noise)
+        got, x0 = ours.step(x, eps, t, s, z=noise)
         a = ours.coefficients(t, s)[0]  # sqrt(alpha_bar_s): scales x0_pred's float32 error into x_s
         assert_step_close(got, expected.prev_sample, x0, expected.pred_original_sample, x, eps,
                           float(ours.schedule.alpha_bars_f64[t]), a)
@@ -176,7 +176,7 @@ def test_one_step_update_at_skipped_steps_is_wrong():
 def test_ddim_eta_one_has_ddpm_variance():
     s = NoiseSchedule(50, "linear")
     ddpm, ddim = DDPMSampler(s, 10), DDIMSampler(s, 10, eta=1.0)
-    for t, p in zip(ddpm.timesteps.tolist(), ddpm.prev_timesteps.tolist()):
+    for t, p in ddpm.steps:
         assert math.isclose(ddpm.coefficients(t, p)[3], ddim.coefficients(t, p)[3], rel_tol=1e-9, abs_tol=1e-12)
 
 
@@ -213,3 +213,18 @@ def test_sampling_is_reproducible_with_a_generator_and_accepts_x_T():
 def test_sampler_bad_input(build, exc, match):
     with pytest.raises(exc, match=match):
         build(NoiseSchedule(50))
+
+
+@pytest.mark.parametrize("clip", [True, False])
+@pytest.mark.parametrize("make", [lambda s: DDPMSampler(s, 10), lambda s: DDIMSampler(s, 10, eta=0.0),
+                                  lambda s: DDIMSampler(s, 7, eta=0.6), lambda s: DDPMSampler(s, 50)])
+def test_the_fast_loop_takes_the_literal_step(make, clip):
+    """sample() runs _fused_step (fewer kernels); it must be `step`, the formulas as written, to float rounding."""
+    sampler = make(NoiseSchedule(50, "cosine"))
+    sampler.clip_sample = clip
+    g = torch.Generator().manual_seed(0)
+    for (t, s), c in zip(sampler.steps, sampler._coefficients):
+        x, eps, z = (torch.randn(16, 8, 2, generator=g) for _ in range(3))
+        literal, _ = sampler.step(x, eps, t, s, z)
+        fused = sampler._fused_step(x, eps, t, c, z if c.sigma > 0 else None)
+        torch.testing.assert_close(fused, literal, rtol=1e-5, atol=1e-6 / math.sqrt(sampler.alpha_bar(t)))

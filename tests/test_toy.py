@@ -4,7 +4,7 @@ regression averages them into the obstacle)."""
 import pytest
 import torch
 
-from dpedu import toy
+from dpedu.course import toy
 from dpedu.sampler import make_sampler
 from dpedu.schedule import NoiseSchedule
 

@@ -1,4 +1,6 @@
 r"""A 2-D task with two equally good answers, where regression (behaviour cloning) fails and diffusion does not.
+Notebook 02. It trains with the package's own pieces: the MLP denoiser, `diffusion_loss`, `regression_loss`,
+and the `Learner` every model in dpedu trains with.
 
 A point robot starts near START (the observation) and must reach GOAL with a path of H waypoints. A round
 obstacle of radius OBSTACLE_RADIUS sits at the origin, between them. Every demonstration goes around it,
@@ -25,16 +27,16 @@ Shapes: obs (B, 1, 2) (a one-step observation window), trajectories x_0 (B, H, 2
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from dpedu.denoiser import Denoiser, ResidualBlock
-from dpedu.sampler import Sampler
-from dpedu.schedule import NoiseSchedule
+from dpedu.baselines import regression_loss
+from dpedu.diffusion.sampler import Sampler
+from dpedu.diffusion.schedule import NoiseSchedule
+from dpedu.networks.mlp import MLPDenoiser, MLPRegressor
+from dpedu.trainer import Learner, diffusion_loss, fit
 
 START = (0.0, -0.9)
 GOAL = (0.0, 0.9)
@@ -97,95 +99,50 @@ def mode_stats(obs: torch.Tensor, traj: torch.Tensor) -> dict[str, float]:
             "hit": hits_obstacle(obs, traj).float().mean().item()}
 
 
-class Regressor(nn.Module):
-    """Behaviour cloning by regression, x_0 = f(obs): the Denoiser's residual MLP without x_t and t.
-
-    obs (B, 1, 2) -> W_in -> n_layers residual blocks -> LayerNorm -> W_out -> x_0 (B, H, 2).
-    """
-
-    def __init__(self, horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3):
-        super().__init__()
-        self.horizon = horizon
-        self.inp = nn.Linear(2, hidden_dim)
-        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(n_layers))
-        self.out_norm = nn.LayerNorm(hidden_dim)
-        self.out = nn.Linear(hidden_dim, horizon * 2)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        h = self.inp(obs.reshape(obs.shape[0], -1))  # (B, hidden_dim)
-        for block in self.blocks:
-            h = block(h)
-        return self.out(self.out_norm(h)).reshape(-1, self.horizon, 2)  # (B, H, 2)
-
-
-def make_denoiser(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3, seed: int = 0) -> Denoiser:
+def make_denoiser(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3, seed: int = 0) -> MLPDenoiser:
     """eps_theta(x_t, t, obs) for the toy task: x_t (B, H, 2), t (B,), obs (B, 1, 2); weights seeded by `seed`."""
     with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
         torch.manual_seed(seed)
-        return Denoiser(act_dim=2, action_horizon=horizon, obs_dim=2, obs_horizon=1, hidden_dim=hidden_dim,
-                        n_layers=n_layers)
+        return MLPDenoiser(act_dim=2, action_horizon=horizon, obs_dim=2, obs_horizon=1, hidden_dim=hidden_dim,
+                           n_layers=n_layers)
 
 
-def make_regressor(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3, seed: int = 0) -> Regressor:
-    """The regression baseline, same width and depth as make_denoiser; weights seeded by `seed`."""
+def make_regressor(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3, seed: int = 0) -> MLPRegressor:
+    """The regression baseline's network, same width and depth as make_denoiser; weights seeded by `seed`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Regressor(horizon, hidden_dim, n_layers)
+        return MLPRegressor(act_dim=2, action_horizon=horizon, obs_dim=2, obs_horizon=1, hidden_dim=hidden_dim,
+                            n_layers=n_layers)
 
 
-def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, obs: torch.Tensor, x0: torch.Tensor,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """The DDPM loss on one batch (Ho et al. 2020, Algorithm 1): obs (B, 1, 2), x0 (B, H, 2).
+def _train(model: nn.Module, loss_fn, data: ToyData, n_updates: int, batch_size: int, lr: float,
+           generator: torch.Generator) -> list[float]:
+    """Adam with a cosine-decayed learning rate on random minibatches of `data` (the package's Learner)."""
 
-        t ~ U{0..T-1},  eps ~ N(0, I),  x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps
-        loss = || eps - eps_theta(x_t, t, obs) ||^2
-    """
-    t = torch.randint(0, schedule.n_steps, (x0.shape[0],), generator=generator)  # (B,)
-    eps = torch.randn(x0.shape, generator=generator)  # (B, H, 2)
-    x_t = schedule.add_noise(x0, t, eps)
-    return F.mse_loss(model(x_t, t, obs), eps)
+    def sample_batch():
+        idx = torch.randint(0, len(data.obs), (batch_size,), generator=generator)
+        return data.obs[idx], data.traj[idx]
 
-
-def regression_loss(model: nn.Module, obs: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-    """Behaviour cloning's loss || x_0 - f(obs) ||^2; its minimiser is the conditional mean E[x_0 | obs]."""
-    return F.mse_loss(model(obs), x0)
-
-
-def fit(model: nn.Module, loss_fn: Callable, data: ToyData, n_updates: int = 1000, batch_size: int = 256,
-        lr: float = 2e-3, seed: int = 0) -> list[float]:
-    """Adam with a cosine-decayed learning rate on minibatches of `data`; returns the loss of every update.
-
-    loss_fn(model, obs, x0, generator) -> scalar loss; batches and the loss's own noise share one
-    torch.Generator seeded with `seed`, so a run is reproducible.
-    """
-    g = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_updates)
-    losses = []
-    for _ in range(n_updates):
-        idx = torch.randint(0, len(data.obs), (batch_size,), generator=g)
-        loss = loss_fn(model, data.obs[idx], data.traj[idx], g)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        lr_schedule.step()
-        losses.append(loss.item())
-    return losses
+    return fit(Learner(model, lr, decay_steps=n_updates), loss_fn, sample_batch, n_updates)
 
 
 def train_diffusion(data: ToyData, schedule: NoiseSchedule, hidden_dim: int = 64, seed: int = 0,
-                    **fit_kwargs) -> tuple[Denoiser, list[float]]:
-    """A Denoiser trained with the DDPM loss on `data`. Returns (model in eval mode, loss per update)."""
-    model = make_denoiser(data.traj.shape[1], hidden_dim, seed=seed)
-    losses = fit(model, lambda m, obs, x0, g: diffusion_loss(m, schedule, obs, x0, g), data, seed=seed, **fit_kwargs)
+                    n_updates: int = 1000, batch_size: int = 256, lr: float = 2e-3) -> tuple[MLPDenoiser, list[float]]:
+    """A denoiser trained with the DDPM loss (`dpedu.trainer.diffusion_loss`) on `data`.
+
+    Batches, t and eps share one torch.Generator seeded with `seed`. Returns (model in eval mode, loss per update).
+    """
+    model, g = make_denoiser(data.traj.shape[1], hidden_dim, seed=seed), torch.Generator().manual_seed(seed)
+    losses = _train(model, lambda obs, x0: diffusion_loss(model, schedule, obs, x0, generator=g), data, n_updates,
+                    batch_size, lr, g)
     return model.eval(), losses
 
 
-def train_regression(data: ToyData, hidden_dim: int = 64, seed: int = 0,
-                     **fit_kwargs) -> tuple[Regressor, list[float]]:
-    """A Regressor trained with MSE on `data`. Returns (model in eval mode, loss per update)."""
-    model = make_regressor(data.traj.shape[1], hidden_dim, seed=seed)
-    losses = fit(model, lambda m, obs, x0, g: regression_loss(m, obs, x0), data, seed=seed, **fit_kwargs)
+def train_regression(data: ToyData, hidden_dim: int = 64, seed: int = 0, n_updates: int = 500,
+                     batch_size: int = 256, lr: float = 2e-3) -> tuple[MLPRegressor, list[float]]:
+    """A regression network trained with MSE (`dpedu.baselines.regression_loss`) on `data`."""
+    model, g = make_regressor(data.traj.shape[1], hidden_dim, seed=seed), torch.Generator().manual_seed(seed)
+    losses = _train(model, lambda obs, x0: regression_loss(model, obs, x0), data, n_updates, batch_size, lr, g)
     return model.eval(), losses
 
 
@@ -198,6 +155,6 @@ def sample_diffusion(model: nn.Module, sampler: Sampler, obs: torch.Tensor, seed
 
 
 @torch.no_grad()
-def predict_regression(model: Regressor, obs: torch.Tensor) -> torch.Tensor:
+def predict_regression(model: MLPRegressor, obs: torch.Tensor) -> torch.Tensor:
     """The regression policy's path for each start point: obs (B, 1, 2) -> (B, H, 2)."""
     return model(obs)

@@ -1,5 +1,5 @@
-"""Drawing Pendulum-v1 with matplotlib (no pygame, no display): the pendulum, rollouts, phase portraits,
-the receding-horizon timing diagram, an action chunk being denoised, and a widget for inference settings.
+"""Pendulum-v1 drawn with matplotlib (no pygame, no display), for notebooks 03-05: the pendulum, recorded
+rollouts, their animations, phase portraits and swing-ups.
 
 Conventions, as in gymnasium's pendulum.py: theta = 0 is upright, theta grows counter-clockwise, and the
 bob of the 1 m rod sits at (x, y) = (-sin theta, cos theta) m. A positive torque u (N·m) pushes
@@ -9,21 +9,17 @@ counter-clockwise. Plotting functions return their Figure; animations save a GIF
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import gymnasium as gym
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.patches import Polygon, Rectangle
+from matplotlib.patches import Polygon
 from PIL import Image
 
-from dpedu.evaluate import baseline_returns, rollout_returns
+from dpedu.envs.pendulum import DT, MAX_TORQUE  # N·m bound, s per step
 
-MAX_TORQUE = 2.0  # N·m, Pendulum-v1's action bound
-DT = 0.05  # s per environment step
 DIRECTION_COLORS = {1: "tab:orange", -1: "tab:blue"}  # first push counter-clockwise / clockwise
 ROD_COLOR = "tab:red"
 
@@ -212,125 +208,6 @@ def plot_swing_ups(rollouts: Sequence[Rollout], title: str = "swing-ups from res
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
-
-
-# ----- the receding horizon, drawn -----
-
-def plot_timing_diagram(obs_horizon: int = 2, action_horizon: int = 8, n_action_steps: int = 4) -> plt.Figure:
-    """Which observation steps condition a plan, which actions it predicts and executes, when it re-plans.
-
-    Rows: the observation window o[t-To+1..t]; the plan a[t..t+H-1]; the executed a[t..t+n_action_steps-1];
-    the next plan's observation window, which ends at t + n_action_steps.
-    """
-    To, H, n = obs_horizon, action_horizon, n_action_steps
-    steps = np.arange(-To + 1, max(H, n + 1))  # relative to t
-    rows = [("observations\n(condition)", [(k, f"o[{_rel(k)}]") for k in range(-To + 1, 1)], "tab:blue"),
-            ("plan\n(predicted)", [(k, f"a[{_rel(k)}]") for k in range(H)], "tab:orange"),
-            ("executed", [(k, f"a[{_rel(k)}]") for k in range(n)], "tab:red"),
-            ("next plan's\nobservations", [(k, f"o[{_rel(k)}]") for k in range(n - To + 1, n + 1)], "tab:purple")]
-    fig, ax = plt.subplots(figsize=(1.0 * len(steps) + 2, 3.4))
-    for y, (_, boxes, color) in enumerate(rows):
-        for k, label in boxes:
-            ax.add_patch(Rectangle((k - 0.45, -y - 0.4), 0.9, 0.8, facecolor=color, alpha=0.35, edgecolor=color))
-            ax.text(k, -y, label, ha="center", va="center", fontsize=8)
-    ax.axvline(n - 0.5, color="k", ls="--", lw=1)
-    ax.text(n - 0.45, 0.55, f"re-plan at t+{n}", fontsize=8, va="bottom")
-    ax.axvline(-0.5, color="0.5", ls=":", lw=1)
-    ax.set(xlim=(steps[0] - 0.6, steps[-1] + 0.6), ylim=(-len(rows) + 0.4, 1.0),
-           xticks=steps, xticklabels=[_rel(k) for k in steps], yticks=-np.arange(len(rows)),
-           yticklabels=[r[0] for r in rows], xlabel=f"environment step (1 step = {DT} s)", ylabel="role in the plan",
-           title=f"receding horizon: obs_horizon To={To}, action_horizon H={H}, n_action_steps={n}")
-    fig.tight_layout()
-    return fig
-
-
-def _rel(k: int) -> str:
-    return "t" if k == 0 else f"t{k:+d}"
-
-
-# ----- one action chunk, denoised -----
-
-def animate_denoising(trajectory: np.ndarray, timesteps: Sequence[int], obs_history: np.ndarray, path: str,
-                      n_action_steps: int = 1, reference: np.ndarray | None = None,
-                      reference_label: str = "reference plan", fps: int = 6, hold_s: float = 1.5) -> str:
-    """Save a GIF of action chunks trajectory (S+1, N, H, 1) (N·m) denoised from x_T to x_0, beside the state.
-
-    timesteps: the S timesteps the sampler visited (sampler.timesteps); obs_history (To, 3): the
-    observation window the chunks were planned from; its newest observation is the pendulum drawn.
-    The first n_action_steps actions (the ones executed) are shaded; `reference` (H,), e.g. the
-    regression baseline's plan for the same observations, is drawn dashed.
-    """
-    S, H = len(timesteps), trajectory.shape[2]
-    theta, theta_dot = state_from_obs(obs_history[-1])
-    k = np.arange(H)
-    labels = ["$x_T$, pure noise"] + [f"step {i}/{S}, now at $t={timesteps[i]}$" for i in range(1, S)]
-    labels.append(f"step {S}/{S}: the plans $x_0$")
-    frames = list(range(S + 1)) + [S] * round(hold_s * fps)
-
-    fig, (ax_p, ax_a) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=64, gridspec_kw={"width_ratios": [1, 1.6]})
-    draw_pendulum(ax_p, theta)
-    ax_p.set_title(rf"planned from $\theta$={theta:.2f} rad, $\dot\theta$={theta_dot:.2f} rad/s", fontsize=9)
-    ax_a.axvspan(-0.5, n_action_steps - 0.5, color="tab:red", alpha=0.12, label="executed")
-    for bound in (-MAX_TORQUE, MAX_TORQUE):
-        ax_a.axhline(bound, color="0.5", ls=":", lw=1)
-    colors = plt.cm.tab10(np.arange(trajectory.shape[1]) % 10)
-    lines = [ax_a.plot(k, trajectory[0, i, :, 0], "o-", color=c, ms=3, lw=1, antialiased=False)[0]
-             for i, c in enumerate(colors)]
-    ax_a.set(xlabel="action step in the chunk (t + k, steps of 0.05 s)", ylabel="torque $u$ (N·m)", ylim=(-6, 6),
-             xticks=k, xticklabels=[_rel(i) for i in k])
-    if reference is not None:
-        ax_a.plot(k, np.asarray(reference).reshape(H), "k--", lw=2, label=reference_label)
-    ax_a.legend(loc="upper right", fontsize=7)
-    ax_a.set_title(f"denoising {trajectory.shape[1]} action chunks", fontsize=10)
-    step = ax_a.text(0.02, 0.04, "", transform=ax_a.transAxes, fontsize=9)
-    fig.tight_layout()
-
-    def update(i):
-        for n, line in enumerate(lines):
-            line.set_ydata(trajectory[i, n, :, 0])
-        step.set_text(labels[i])
-
-    return save_gif(fig, [*lines, step], update, frames, path, fps)
-
-
-# ----- inference settings, explored -----
-
-def inference_explorer(policy, n_episodes: int = 10, seed: int = 0, env_id: str = "Pendulum-v1") -> widgets.interactive:
-    """Widgets for sampler, n_inference_steps, n_action_steps and DDIM's eta: re-evaluates and plots the returns.
-
-    Each change calls policy.configure(...) (so the policy keeps the last settings chosen) and runs
-    n_episodes episodes from reset seeds seed..seed+n_episodes-1, the same starts every time.
-    """
-    c = policy.config
-    random_mean, demo_mean = baseline_returns(env_id, n_episodes, seed)
-
-    def show(sampler, n_inference_steps, n_action_steps, eta):
-        # DDPM has no eta: configure() refuses one rather than silently ignore it.
-        policy.configure(sampler=sampler, n_inference_steps=n_inference_steps, n_action_steps=n_action_steps,
-                         ddim_eta=eta if sampler == "ddim" else 0.0, seed=seed)
-        start = time.perf_counter()
-        returns = rollout_returns(policy, env_id, n_episodes, seed)
-        wall = time.perf_counter() - start
-        fig, ax = plt.subplots(figsize=(8, 3.4))
-        ax.bar(np.arange(seed, seed + n_episodes), returns, color="tab:orange", label="diffusion policy")
-        ax.axhline(demo_mean, color="tab:green", ls="--", label=f"demonstrator mean {demo_mean:.0f}")
-        ax.axhline(random_mean, color="tab:gray", ls="--", label=f"random mean {random_mean:.0f}")
-        ax.set(title=f"{sampler.upper()}, {n_inference_steps} steps, n_action_steps={n_action_steps}"
-               + (f", eta={eta:.2f}" if sampler == "ddim" else "") + f": mean return {returns.mean():.0f}",
-               xlabel="episode (reset seed)", ylabel="return (sum of rewards)", ylim=(min(-1600, returns.min()), 0))
-        ax.legend(loc="lower right", fontsize=8)
-        plt.show()
-        print(f"{n_episodes} episodes in {wall:.1f} s")
-
-    return widgets.interactive(
-        show,
-        sampler=widgets.Dropdown(options=["ddpm", "ddim"], value=c.sampler, description="sampler"),
-        n_inference_steps=widgets.IntSlider(c.n_inference_steps, min=1, max=c.n_diffusion_steps, description="steps",
-                                            continuous_update=False),
-        n_action_steps=widgets.IntSlider(c.n_action_steps, min=1, max=c.action_horizon, description="n_action_steps",
-                                         continuous_update=False),
-        eta=widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.1, description="eta (DDIM)", continuous_update=False),
-    )
 
 
 # ----- GIFs -----

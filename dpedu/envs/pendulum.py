@@ -1,4 +1,4 @@
-"""Built-in demonstrators ("experts") that generate the training data.
+"""Pendulum-v1's demonstrator ("expert"), which generates the training data. Notebook 03.
 
 Diffusion Policy is trained by imitation, so it needs demonstrations. Instead
 of shipping a data set or training an RL agent, ``dpedu`` uses a small
@@ -80,9 +80,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-__all__ = ["PendulumDemonstrator", "make_demonstrator", "SUPPORTED_ENVS"]
-
-SUPPORTED_ENVS = ("Pendulum-v1",)
+__all__ = ["PendulumDemonstrator", "lqr_balance_gain", "pendulum_energy"]
 
 # --- Pendulum-v1 constants (gymnasium/envs/classic_control/pendulum.py) ---
 DT = 0.05  # integration step [s]
@@ -165,13 +163,13 @@ class PendulumDemonstrator:
 
     def state_dict(self) -> dict:
         """Its random state and the current episode's directions (for trainer checkpoints)."""
-        from dpedu.checkpoint import rng_state
+        from dpedu.runtime.checkpoint import rng_state
 
         directions = None if self._directions is None else torch.from_numpy(self._directions.copy())
         return {"rng": rng_state(self._rng), "directions": directions}
 
     def load_state_dict(self, state: dict) -> None:
-        from dpedu.checkpoint import set_rng_state
+        from dpedu.runtime.checkpoint import set_rng_state
 
         set_rng_state(self._rng, state["rng"])
         self._directions = None if state["directions"] is None else state["directions"].numpy().copy()
@@ -229,13 +227,3 @@ class PendulumDemonstrator:
         # float32 rounding could in principle step just past the bound: clip again.
         action = np.clip(u[:, None].astype(np.float32), -MAX_TORQUE, MAX_TORQUE)
         return action[0] if single else action
-
-
-def make_demonstrator(env_id: str, seed: int | None = None) -> PendulumDemonstrator:
-    """The built-in demonstrator for ``env_id`` (only ``"Pendulum-v1"``)."""
-    if env_id == "Pendulum-v1":
-        return PendulumDemonstrator(seed=seed)
-    raise ValueError(
-        f"no built-in demonstrator for env id {env_id!r}; "
-        f"supported ids: {', '.join(SUPPORTED_ENVS)}"
-    )

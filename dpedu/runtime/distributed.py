@@ -9,7 +9,7 @@ CPU tensors. In an ordinary single process nothing is initialised and every help
 single-process answer (rank 0 of 1, the main process, barrier and all_reduce do nothing), so the same code
 runs both ways and a single process behaves exactly as if this module did not exist.
 
-What `Trainer` does with several ranks (see trainer.py):
+What `Trainer` does with several ranks (through the helpers at the end of this module):
 
 - every rank collects its own demonstrations, seeded `seed + rank * RANK_SEED_STRIDE` (rank 0 keeps
   `seed`), and samples its own batches and noise from a generator seeded the same way;
@@ -102,3 +102,35 @@ def cleanup() -> None:
     """Leave the process group (a no-op when none was joined)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+# ---- the Trainer's uses, so that trainer.py holds no rank logic ----
+
+def data_seed(seed: int) -> int:
+    """The seed of this rank's demonstrations, batches and noise: seed + rank * RANK_SEED_STRIDE (seed on rank 0)."""
+    return seed + rank() * RANK_SEED_STRIDE
+
+
+def rank_device(device: torch.device) -> torch.device:
+    """A bare "cuda" becomes this rank's GPU (cuda:LOCAL_RANK, set by init_distributed) under torchrun."""
+    if world_size() > 1 and device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The module to run forward passes through: a DistributedDataParallel wrapper with several ranks (it
+    broadcasts rank 0's weights now and averages the gradients in every backward), the model itself in one
+    process. The wrapped model stays the plain module, so its state_dicts carry no "module." prefix."""
+    if world_size() == 1:
+        return model
+    ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    ddp.broadcast_buffers = False  # the only buffers are constants: no re-send every forward
+    return ddp
+
+
+def same_on_every_rank(normalizer):
+    """A Normalizer covering every rank's data (min of the lows, max of the highs), so all ranks agree."""
+    if world_size() == 1:
+        return normalizer
+    return type(normalizer)(all_reduce_(normalizer.low.clone(), "min"), all_reduce_(normalizer.high.clone(), "max"))

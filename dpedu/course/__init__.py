@@ -1,0 +1,8 @@
+"""Helpers only the notebooks use: the 2-D toy task, plots, animations, widgets and Pendulum drawing.
+
+    schedule_plots.py   noise schedules and the forward process              (notebook 01)
+    toy.py              the 2-D task with two equally good answers            (notebook 02)
+    toy_plots.py        its plots, the reverse-diffusion GIF, a sampler widget (notebook 02)
+    pendulum.py         Pendulum-v1 drawn: rollouts, animations, phase plots  (notebooks 03-05)
+    policy_plots.py     the timing diagram, a chunk denoised, an inference widget (notebooks 03-05)
+"""

@@ -1,0 +1,10 @@
+"""The mathematics of diffusion, and nothing else: the forward process and the reverse samplers.
+
+    schedule.py   betas, alpha_bars and q(x_t | x_0)                  (notebook 01)
+    sampler.py    DDPM and DDIM reverse steps, respaced                (notebooks 02 and 05)
+"""
+
+from dpedu.diffusion.sampler import DDIMSampler, DDPMSampler, Sampler, make_sampler
+from dpedu.diffusion.schedule import NoiseSchedule
+
+__all__ = ["DDIMSampler", "DDPMSampler", "NoiseSchedule", "Sampler", "make_sampler"]
