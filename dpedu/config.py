@@ -196,6 +196,11 @@ PRESETS = {
     # 128 the third block costs ~10% more time and keeps the two swing directions from rest balanced (README,
     # "Design choices, measured").
     "Pendulum-v1": {"config": {"hidden_dim": 128, "learning_rate": 3e-4, "n_layers": 3}, "total_timesteps": 12_000},
+    # dpedu/Detour-v0 (notebook 05): ~200 demonstrations (10 000 steps), 6 000 updates, most of the data collected
+    # before the first update (warm-up 8 000, then 3 updates per step); 8 of each plan's 8 actions executed, so a
+    # plan commits to a side. README, "Results": success, sides, switches over 5 seeds (benchmarks/detour.py).
+    "dpedu/Detour-v0": {"config": {"hidden_dim": 128, "n_layers": 3, "learning_rate": 1e-3, "n_action_steps": 8,
+                                   "warmup_steps": 8_000, "gradient_steps": 3}, "total_timesteps": 10_000},
 }
 
 # The names the README and earlier notebooks use for the Pendulum preset.

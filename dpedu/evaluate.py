@@ -1,4 +1,4 @@
-"""Roll policies out in gymnasium and report their returns.
+"""Roll policies out in gymnasium and report their returns, success rates and the task's own episode measures.
 
 A policy here is anything with `reset()` and `act(obs_batch) -> action_batch` (the DiffusionPolicy, the
 demonstrator, RandomPolicy). N episodes run as N environments stepped together
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import time
 
 import gymnasium as gym
 import numpy as np
 
-from dpedu.envs import make_demonstrator
+from dpedu.envs import EPISODE_MEASURES, make_demonstrator
 
 
 def check_env_id(env_id: str) -> gym.spaces.Box:
@@ -74,16 +75,23 @@ class RandomPolicy:
         return self.rng.uniform(self.low, self.high, size=shape).astype(np.float32)
 
 
-def rollout_returns(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
-                    n_envs: int | None = None) -> np.ndarray:
-    """Per-episode returns (n_episodes,) of `policy`, n_envs environments at a time (default: all)."""
+def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
+             n_envs: int | None = None) -> dict:
+    """Run n_episodes of `policy`, n_envs environments at a time (default: all), and record each episode.
+
+    Returns a dict of per-episode results: "returns" (n_episodes,), "successes" (n_episodes,) bool (True if
+    the env's info["is_success"] was True at the episode's end; None when the env never reports it),
+    "lengths" (n_episodes,) steps, and "observations": a list of (length + 1, obs_dim) arrays, the
+    observations the episode visited from its reset to its last step.
+    """
     for name, value, low in (("n_episodes", n_episodes, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     n_envs = n_episodes if n_envs is None else n_envs
     if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
         raise ValueError(f"n_envs must be an int >= 1, got {n_envs!r}")
-    returns = np.zeros(n_episodes)
+    returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, dtype=int)
+    successes, reports_success, observations = np.zeros(n_episodes, dtype=bool), False, []
     for start in range(0, n_episodes, n_envs):
         k = min(n_envs, n_episodes - start)
         envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * k)
@@ -91,14 +99,40 @@ def rollout_returns(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
             obs, _ = envs.reset(seed=seed + start)  # env i gets seed + start + i
             policy.reset()
             done = np.zeros(k, dtype=bool)
+            visited = [obs]
             while not done.all():
-                obs, reward, terminated, truncated, _ = envs.step(policy.act(obs))
-                # An env that finished keeps being stepped (and auto-reset); its later rewards don't count.
+                obs, reward, terminated, truncated, info = envs.step(policy.act(obs))
+                # An env that finished keeps being stepped (and auto-reset); its later steps don't count.
                 returns[start: start + k] += np.where(done, 0.0, reward)
+                lengths[start: start + k] += ~done
+                if "is_success" in info:
+                    reports_success = True
+                    ended = (terminated | truncated) & ~done & info.get("_is_success", np.ones(k, dtype=bool))
+                    successes[start: start + k] |= ended & np.asarray(info["is_success"], dtype=bool)
                 done |= terminated | truncated
+                visited.append(obs)
         finally:
             envs.close()
-    return returns
+        visited = np.stack(visited, axis=1)  # (k, steps + 1, obs_dim)
+        observations += [visited[i, : lengths[start + i] + 1] for i in range(k)]
+    return {"returns": returns, "successes": successes if reports_success else None, "lengths": lengths,
+            "observations": observations}
+
+
+def rollout_returns(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
+                    n_envs: int | None = None) -> np.ndarray:
+    """Per-episode returns (n_episodes,) of `policy`, n_envs environments at a time (default: all)."""
+    return rollouts(policy, env_id, n_episodes, seed, n_envs)["returns"]
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95% for z = 1.96): sound at 0% and 100% too, unlike p +- z se."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @functools.lru_cache(maxsize=32)
@@ -114,25 +148,37 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
                     n_envs: int | None = None, baselines: bool = True) -> dict:
     """Returns of `policy` over n_episodes fresh episodes, with the random and demonstrator baselines.
 
-    Returns a dict: mean_return, std_return, returns (list), n_episodes, seed, wall_time_s,
-    episodes_per_s and, with baselines=True, random_mean_return, demonstrator_mean_return and
-    normalized_score = (mean - random) / (demonstrator - random): 0 is random, 1 is the demonstrator.
+    Returns a dict: mean_return, std_return, se_return (its standard error), returns (list), n_episodes, seed,
+    wall_time_s, episodes_per_s; for a task that reports info["is_success"], success_rate, success_ci (the 95%
+    Wilson interval) and successes (list); the task's own measures (dpedu.envs.EPISODE_MEASURES, e.g. the
+    side taken and the side switches on dpedu/Detour-v0); and, with baselines=True, random_mean_return,
+    demonstrator_mean_return and normalized_score = (mean - random) / (demonstrator - random): 0 is random,
+    1 is the demonstrator.
     """
     check_env_id(env_id)
     check_policy_fits(policy, env_id)
     start = time.perf_counter()
-    returns = rollout_returns(policy, env_id, n_episodes, seed, n_envs)
+    episodes = rollouts(policy, env_id, n_episodes, seed, n_envs)
     wall = time.perf_counter() - start
+    returns = episodes["returns"]
     result = {
         "env_id": env_id,
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
+        "se_return": float(returns.std(ddof=1) / math.sqrt(n_episodes)) if n_episodes > 1 else float("nan"),
         "returns": returns.round(3).tolist(),
         "n_episodes": n_episodes,
         "seed": seed,
         "wall_time_s": round(wall, 3),
         "episodes_per_s": round(n_episodes / wall, 2),
     }
+    if episodes["successes"] is not None:
+        k = int(episodes["successes"].sum())
+        result.update(success_rate=k / n_episodes, success_ci=wilson_interval(k, n_episodes),
+                      successes=episodes["successes"].tolist())
+    measure = EPISODE_MEASURES.get(env_id)
+    if measure is not None:  # the task's own per-episode measures, e.g. the side taken round an obstacle
+        result.update(measure(episodes["observations"]))
     if baselines:
         random_mean, demo_mean = baseline_returns(env_id, n_episodes, seed)
         result.update(random_mean_return=random_mean, demonstrator_mean_return=demo_mean,

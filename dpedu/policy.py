@@ -1,5 +1,5 @@
 """DiffusionPolicy: observation history -> action chunk (by reverse diffusion) -> actions, receding horizon.
-Notebooks 03 (the timing diagram) and 04.
+Notebooks 03 (the timing diagram), 04, 05 and 06.
 
     step:      t-1    t    t+1   t+2   t+3   t+4   ...
     obs queue: [o     o]                                 the last To observations (padded at reset)

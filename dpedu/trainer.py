@@ -3,7 +3,8 @@
 The training rule of `train(total_timesteps)`, step by step (as an off-policy RL library does):
 
     for each of total_timesteps environment steps:
-        the demonstrator acts, the environment steps; the step joins the current episode
+        the demonstrator acts (its action is recorded; the environment executes demonstrator.explore(action),
+        the same action except where a task adds DART noise); the step joins the current episode
         when the episode ends it enters the FIFO buffer (buffer_size steps) and a new one begins
         if warmup_steps steps have been collected, the buffer holds a finished episode, and the step
         count is a multiple of train_freq: do gradient_steps gradient updates
@@ -194,8 +195,8 @@ class Trainer:
     def collect_step(self) -> None:
         """One demonstrator step; a finished episode goes into the buffer and the environment resets."""
         obs = self._obs
-        action = self.demonstrator.act(obs)
-        next_obs, _, terminated, truncated, _ = self.env.step(action)
+        action = self.demonstrator.act(obs)  # the label
+        next_obs, _, terminated, truncated, _ = self.env.step(self.demonstrator.explore(action))
         self._episode[0].append(obs)
         self._episode[1].append(action)
         self.env_steps += 1
@@ -209,7 +210,10 @@ class Trainer:
 
     def ready_to_update(self) -> bool:
         cfg = self.config
-        return self.env_steps >= cfg.warmup_steps and len(self.buffer) > 0 and self.env_steps % cfg.train_freq == 0
+        if self.env_steps < cfg.warmup_steps or self.env_steps % cfg.train_freq:
+            return False
+        # A finished episode in the buffer; before the first update every rank must have one (torchrun).
+        return self.n_updates > 0 or distributed.every_rank(len(self.buffer) > 0)
 
     def fit_normalizers(self) -> None:
         """Observations: min-max over the buffer. Actions: the action space's bounds when finite."""

@@ -356,11 +356,11 @@ def check_notebook(browser, url: str, name: str, cells: list[int], screenshot_di
 def test_widget_notebooks_found():
     """The notebooks below are chosen by their stored widget outputs: guard against choosing none."""
     assert {"01_noise_schedules.ipynb", "02_denoising_multimodality.ipynb",
-            "05_fast_sampling_and_horizons.ipynb"} <= set(WIDGET_NOTEBOOKS)
+            "05_detour_closed_loop.ipynb", "06_fast_sampling_and_horizons.ipynb"} <= set(WIDGET_NOTEBOOKS)
 
 
 # These train a real policy for about a minute before their widgets show (as the `slow` mark says).
-SLOW = {"04_train_pendulum.ipynb", "05_fast_sampling_and_horizons.ipynb"}
+SLOW = {"04_train_pendulum.ipynb", "05_detour_closed_loop.ipynb", "06_fast_sampling_and_horizons.ipynb"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n

@@ -3,6 +3,7 @@
     schedule_plots.py   noise schedules and the forward process              (notebook 01)
     toy.py              the 2-D task with two equally good answers            (notebook 02)
     toy_plots.py        its plots, the reverse-diffusion GIF, a sampler widget (notebook 02)
-    pendulum.py         Pendulum-v1 drawn: rollouts, animations, phase plots  (notebooks 03-05)
-    policy_plots.py     the timing diagram, a chunk denoised, an inference widget (notebooks 03-05)
+    pendulum.py         Pendulum-v1 drawn: rollouts, animations, phase plots  (notebooks 03, 04, 06)
+    policy_plots.py     the timing diagram, a chunk denoised, an inference widget (notebooks 03, 04, 06)
+    detour_plots.py     dpedu/Detour-v0: demonstrations, rollouts by side, plans, a rollout widget (notebook 05)
 """

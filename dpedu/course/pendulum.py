@@ -1,4 +1,4 @@
-"""Pendulum-v1 drawn with matplotlib (no pygame, no display), for notebooks 03-05: the pendulum, recorded
+"""Pendulum-v1 drawn with matplotlib (no pygame, no display), for notebooks 03, 04 and 06: the pendulum, recorded
 rollouts, their animations, phase portraits and swing-ups.
 
 Conventions, as in gymnasium's pendulum.py: theta = 0 is upright, theta grows counter-clockwise, and the

@@ -1,4 +1,4 @@
-"""The policy's planning drawn, for notebooks 03-05: the receding-horizon timing diagram, one action chunk
+"""The policy's planning drawn, for notebooks 03, 04 and 06: the receding-horizon timing diagram, one action chunk
 being denoised, and a widget to explore inference settings on Pendulum-v1.
 """
 

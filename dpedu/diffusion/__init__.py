@@ -1,7 +1,7 @@
 """The mathematics of diffusion, and nothing else: the forward process and the reverse samplers.
 
     schedule.py   betas, alpha_bars and q(x_t | x_0)                  (notebook 01)
-    sampler.py    DDPM and DDIM reverse steps, respaced                (notebooks 02 and 05)
+    sampler.py    DDPM and DDIM reverse steps, respaced                (notebooks 02 and 06)
 """
 
 from dpedu.diffusion.sampler import DDIMSampler, DDPMSampler, Sampler, make_sampler

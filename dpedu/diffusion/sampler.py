@@ -1,4 +1,4 @@
-r"""Reverse diffusion: turn noise x_T into a sample x_0 with a noise-prediction model. Notebooks 02 and 05.
+r"""Reverse diffusion: turn noise x_T into a sample x_0 with a noise-prediction model. Notebooks 02 and 06.
 
 Both samplers visit a descending list of timesteps tau_1 > tau_2 > ... > tau_S (S = n_inference_steps,
 1 <= S <= T) and step from each visited t straight to the next visited s (s = -1 after the last,

@@ -1,16 +1,22 @@
 """The built-in tasks, each an environment with a demonstrator that generates its training data.
 
-    pendulum.py   gymnasium's Pendulum-v1 and its energy-shaping + LQR demonstrator   (notebook 03)
+    pendulum.py      gymnasium's Pendulum-v1 and its energy-shaping + LQR demonstrator       (notebook 03)
+    detour.py        dpedu/Detour-v0 (registered on import): round a disk on either side    (notebook 05)
+    demonstrator.py  what a demonstrator offers: reset, act (the label), explore (what runs)
 
-A demonstrator has reset() (start of new episodes) and act(obs) -> action, for one observation (obs_dim,)
-or a batch (N, obs_dim); `make_demonstrator(env_id, seed)` builds the one for a task.
+`make_demonstrator(env_id, seed)` builds the one for a task.
 """
 
 from __future__ import annotations
 
+from dpedu.envs import detour
+from dpedu.envs.detour import DetourDemonstrator
 from dpedu.envs.pendulum import PendulumDemonstrator
 
-DEMONSTRATORS = {"Pendulum-v1": PendulumDemonstrator}
+DEMONSTRATORS = {"Pendulum-v1": PendulumDemonstrator, "dpedu/Detour-v0": DetourDemonstrator}
+# Per task, optionally: observations of each episode (list of (L + 1, obs_dim) arrays) -> a dict of measures
+# that evaluate_policy adds to its result.
+EPISODE_MEASURES = {"dpedu/Detour-v0": detour.episode_measures}
 
 
 def make_demonstrator(env_id: str, seed: int | None = None):
@@ -20,4 +26,4 @@ def make_demonstrator(env_id: str, seed: int | None = None):
     return DEMONSTRATORS[env_id](seed=seed)
 
 
-__all__ = ["DEMONSTRATORS", "PendulumDemonstrator", "make_demonstrator"]
+__all__ = ["DEMONSTRATORS", "EPISODE_MEASURES", "DetourDemonstrator", "PendulumDemonstrator", "make_demonstrator"]

@@ -80,6 +80,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from dpedu.envs.demonstrator import Demonstrator
+
 __all__ = ["PendulumDemonstrator", "lqr_balance_gain", "pendulum_energy"]
 
 # --- Pendulum-v1 constants (gymnasium/envs/classic_control/pendulum.py) ---
@@ -120,7 +122,7 @@ def lqr_balance_gain(dt: float = DT, q=(1.0, 0.1), r: float = 0.001):
     return K[0], P
 
 
-class PendulumDemonstrator:
+class PendulumDemonstrator(Demonstrator):
     """Energy-shaping swing-up + LQR balance for ``Pendulum-v1``, batched over envs.
 
     From rest at the bottom it chooses the swing direction at random, so the

@@ -20,8 +20,9 @@ What `Trainer` does with several ranks (through the helpers at the end of this m
 - only rank 0 shows a progress bar, and the CLI writes files and prints on rank 0 only.
 
 Every rank must make the same collective calls in the same order. The trainer's rule (updates start once
-`warmup_steps` steps are collected and an episode has ended) is reached at the same step on every rank
-because every rank runs the same config and Pendulum's episodes all last 200 steps.
+`warmup_steps` steps are collected and an episode has ended) must therefore hold at the same step on every
+rank; episodes end at different steps on different ranks (dpedu/Detour-v0's do), so until the first update
+the ranks agree on "an episode has ended" with `every_rank`.
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ def data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Modu
     ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     ddp.broadcast_buffers = False  # the only buffers are constants: no re-send every forward
     return ddp
+
+
+def every_rank(flag: bool) -> bool:
+    """True if `flag` is True on every rank (one all-reduce); the flag itself in a single process."""
+    if world_size() == 1:
+        return flag
+    return bool(all_reduce_(torch.tensor([float(flag)]), "min").item())
 
 
 def same_on_every_rank(normalizer):
