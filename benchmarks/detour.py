@@ -1,7 +1,7 @@
 """dpedu/Detour-v0 over training seeds: diffusion (the preset, and 1/2/4 actions executed per plan), obs_horizon 1,
 and the MSE regression baseline on the same data with the same receding horizon (README, "Results").
 
-    python benchmarks/detour.py --seeds 0 1 2 3 4 --episodes 200
+    python benchmarks/detour.py --seeds 0 1 2 3 4 --episodes 200 --obs-horizon-1 > dpedu/course/detour_seeds.jsonl
 
 One JSON line per (seed, policy, n_action_steps), then one "pooled" line per variant: all seeds' episodes together,
 success and the share of episodes with a side switch with 95% Wilson intervals, the sides, switches per episode,

@@ -7,7 +7,9 @@ units; blue: past the disk below it (y < 0), orange: above it, red: ended on the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import gymnasium as gym
 import ipywidgets as widgets
@@ -18,6 +20,15 @@ from dpedu.envs import detour, make_demonstrator
 from dpedu.evaluate import rollouts
 
 SIDE_COLORS = {1: "tab:orange", -1: "tab:blue"}
+# The five-seed record that notebook 05 reads: `python benchmarks/detour.py --seeds 0 1 2 3 4 --episodes 200
+# --obs-horizon-1 > dpedu/course/detour_seeds.jsonl` regenerates it (about 8 minutes on 2 cores).
+SEED_RESULTS = Path(__file__).with_name("detour_seeds.jsonl")
+
+
+def load_seed_results(path: Path = SEED_RESULTS) -> dict:
+    """The pooled rows of benchmarks/detour.py's output, keyed by (policy, n_action_steps)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return {(r["policy"], r["n_action_steps"]): r for r in rows if r.get("pooled")}
 
 
 def demonstrations(n_episodes: int, explore: bool, seed: int = 0, reset_seed: int = 0) -> dict:
@@ -93,7 +104,7 @@ def plot_plans_at(ax: plt.Axes, xy: Sequence[float], plans: np.ndarray, referenc
 def rollout_explorer(policy, n_episodes: int = 50, seed: int = 0) -> widgets.interactive:
     """Sliders for n_action_steps and denoising steps; re-runs n_episodes of `policy` and redraws them."""
 
-    def show(n_action_steps, n_inference_steps):
+    def show(n_inference_steps, n_action_steps):
         policy.configure(n_action_steps=n_action_steps, n_inference_steps=n_inference_steps, seed=seed)
         r = rollouts(policy, "dpedu/Detour-v0", n_episodes, seed)
         m = detour.episode_measures(r["observations"])
@@ -106,10 +117,10 @@ def rollout_explorer(policy, n_episodes: int = 50, seed: int = 0) -> widgets.int
     style = {"description_width": "initial"}
     return widgets.interactive(
         show,
-        n_action_steps=widgets.IntSlider(policy.config.n_action_steps, min=1, max=policy.config.action_horizon,
-                                         description="actions executed per plan", style=style,
-                                         continuous_update=False),
         n_inference_steps=widgets.IntSlider(policy.config.n_inference_steps, min=1,
                                             max=policy.config.n_diffusion_steps, description="denoising steps",
                                             style=style, continuous_update=False),
+        n_action_steps=widgets.IntSlider(policy.config.n_action_steps, min=1, max=policy.config.action_horizon,
+                                         description="actions executed per plan", style=style,
+                                         continuous_update=False),
     )
