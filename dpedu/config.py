@@ -20,6 +20,7 @@ from dpedu.diffusion.sampler import SAMPLERS, check_eta
 from dpedu.diffusion.schedule import SCHEDULE_KINDS, NoiseSchedule
 from dpedu.networks import NETWORKS
 from dpedu.networks.mlp import CONDITIONINGS
+from dpedu.networks.unet1d import check_horizon
 
 
 def _doc(text: str, **kw) -> Any:
@@ -50,10 +51,18 @@ class DPConfig:
                         default="ddpm")
     ddim_eta: float = _doc("DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM variance. DDIM only.", default=0.0)
     clip_sample: bool = _doc("Clip the predicted clean actions to [-1, 1] (the normalised range).", default=True)
-    network: str = _doc('The denoiser eps_theta: "mlp" (residual MLP over the flattened chunk).', default="mlp")
-    n_layers: int = _doc("Residual blocks of the MLP denoiser (two linear layers each).", default=2)
-    conditioning: str = _doc('How obs and t enter the denoiser: "concat" (input) or "film" (every layer).',
+    network: str = _doc('The denoiser eps_theta: "mlp" (residual MLP over the flattened chunk) or "unet" (Chi et '
+                        "al.'s temporal conv U-Net with FiLM).", default="mlp")
+    n_layers: int = _doc("Residual blocks (two linear layers each) of the MLP: the denoiser's with network='mlp', "
+                         "and the regression baseline's.", default=2)
+    conditioning: str = _doc('MLP only: how obs and t enter: "concat" (input) or "film" (every layer).',
                              default="concat")
+    unet_dim: int = _doc("U-Net only: channels of its first level; level i has unet_dim * 2^i (Chi et al.: 256).",
+                         default=64)
+    unet_levels: int = _doc("U-Net only: resolutions; action_horizon must be a multiple of 2^(unet_levels - 1).",
+                            default=3)
+    unet_kernel_size: int = _doc("U-Net only: length (odd) of its temporal convolutions.", default=5)
+    unet_groups: int = _doc("U-Net only: GroupNorm groups; must divide unet_dim.", default=8)
     ema_decay: float = _doc("Decay of the exponential moving average of the weights used to act, in [0, 1).",
                             default=0.999)
     train_freq: int = _doc("After warmup, a round of gradient updates every train_freq environment steps.",
@@ -72,7 +81,8 @@ class DPConfig:
                 object.__setattr__(self, f.name, value)
             _check_type(f.name, value, f.type)
         positive = ["n_diffusion_steps", "action_horizon", "obs_horizon", "hidden_dim", "batch_size",
-                    "buffer_size", "n_inference_steps", "n_action_steps", "n_layers", "train_freq", "gradient_steps"]
+                    "buffer_size", "n_inference_steps", "n_action_steps", "n_layers", "train_freq", "gradient_steps",
+                    "unet_dim", "unet_levels", "unet_kernel_size", "unet_groups"]
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -105,6 +115,7 @@ class DPConfig:
                 "a plan has only action_horizon actions to execute"
             )
         check_eta(self.ddim_eta)
+        self._check_network()
         if self.sampler == "ddpm" and self.ddim_eta != 0.0:
             raise ValueError(f"ddim_eta={self.ddim_eta} has no effect with sampler='ddpm'; use sampler='ddim'")
         if not (math.isfinite(self.ema_decay) and 0.0 <= self.ema_decay < 1.0):
@@ -114,6 +125,24 @@ class DPConfig:
         if not (self.device in ("auto", "cpu", "cuda", "mps") or
                 (self.device.startswith("cuda:") and self.device[5:].isdigit())):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
+
+    def _check_network(self) -> None:
+        """Each network's own keys, checked; the other network's keys must keep their defaults (not ignored)."""
+        # (hidden_dim and n_layers also size the regression baseline's MLP, so they apply with either network.)
+        own = {"mlp": ("conditioning",), "unet": ("unet_dim", "unet_levels", "unet_kernel_size", "unet_groups")}
+        defaults = {f.name: f.default for f in fields(self)}
+        for network, keys in own.items():
+            changed = [k for k in keys if network != self.network and getattr(self, k) != defaults[k]]
+            if changed:
+                raise ValueError(f"{changed[0]}={getattr(self, changed[0])!r} applies to network={network!r} only, "
+                                 f"but network={self.network!r}")
+        if self.network == "unet":
+            if self.unet_kernel_size % 2 == 0:
+                raise ValueError(f"unet_kernel_size must be odd (the convolution keeps the length), "
+                                 f"got {self.unet_kernel_size}")
+            if self.unet_dim % self.unet_groups:
+                raise ValueError(f"unet_groups ({self.unet_groups}) must divide unet_dim ({self.unet_dim})")
+            check_horizon(self.action_horizon, self.unet_levels)
 
     @classmethod
     def from_dict(cls, values: dict | None = None, **overrides) -> DPConfig:

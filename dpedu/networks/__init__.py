@@ -3,6 +3,7 @@
     embedding.py   the sinusoidal timestep embedding they share
     mlp.py         "mlp": a residual MLP over the flattened chunk (the default), and the regression
                    baseline's network (the same MLP without x_t and t)
+    unet1d.py      "unet": Chi et al.'s temporal convolutional U-Net with FiLM conditioning
 
 Every network maps x_t (B, H, act_dim), t (B,), obs (B, To, obs_dim) to eps (B, H, act_dim).
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 from torch import nn
 
 from dpedu.networks.mlp import MLPDenoiser, MLPRegressor
+from dpedu.networks.unet1d import UNet1DDenoiser
 
-NETWORKS = ("mlp",)
+NETWORKS = ("mlp", "unet")
 
 
 def build_network(config, obs_dim: int, act_dim: int) -> nn.Module:
@@ -21,6 +23,9 @@ def build_network(config, obs_dim: int, act_dim: int) -> nn.Module:
     if config.network == "mlp":
         return MLPDenoiser(act_dim, config.action_horizon, obs_dim, config.obs_horizon, config.hidden_dim,
                            config.n_layers, config.conditioning)
+    if config.network == "unet":
+        return UNet1DDenoiser(act_dim, config.action_horizon, obs_dim, config.obs_horizon, config.unet_dim,
+                              config.unet_levels, config.unet_kernel_size, config.unet_groups)
     raise ValueError(f"network must be one of {NETWORKS}, got {config.network!r}")
 
 
@@ -30,4 +35,4 @@ def build_regressor(config, obs_dim: int, act_dim: int) -> nn.Module:
                         config.n_layers)
 
 
-__all__ = ["NETWORKS", "MLPDenoiser", "MLPRegressor", "build_network", "build_regressor"]
+__all__ = ["NETWORKS", "MLPDenoiser", "MLPRegressor", "UNet1DDenoiser", "build_network", "build_regressor"]
