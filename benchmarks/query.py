@@ -7,7 +7,7 @@ Measures, medians over repeated calls:
   predict_chunk_ms   one plan (n_inference_steps denoising steps) at batch 1, as `predict_chunk` is called
   act_ms_per_step    `act` over whole episodes at batch 1: the amortised cost per environment step with the
                      policy's n_action_steps (a plan every n_action_steps steps)
-  step_parts_us      one denoising step (MLPDenoiser.denoise; forward as written) and its parts: a residual block,
+  step_parts_us      one denoising step (the network's forward) and its parts: a residual block,
                      the timestep embedding, the sampler's arithmetic (fused; as written), in microseconds
   episodes_per_s     full 200-step Pendulum episodes per second with N environments stepped together
                      (`evaluate.rollout_returns`, one batched plan for all N), environment time included
@@ -68,17 +68,14 @@ act_ms = median_ms(episode_steps, 10, warmup=1) / 200
 model, x = policy.model, torch.zeros(1, cfg.action_horizon, policy.act_dim)
 with torch.inference_mode():
     obs_n = policy.obs_normalizer.normalize(torch.from_numpy(obs_history))
-    cond, t, eps = model.condition(obs_n), torch.full((1,), cfg.n_diffusion_steps - 1), torch.zeros_like(x)
+    t, eps = torch.full((1,), cfg.n_diffusion_steps - 1), torch.zeros_like(x)
     h = torch.zeros(1, cfg.hidden_dim)
     sampler = policy.sampler
     (t1, s1), coefs = sampler.steps[1], sampler._coefficients[1]
     noise = torch.zeros_like(x) if coefs.sigma > 0 else None
-    # Each fast path beside the literal code it replaces (README, "Performance"): the network with the
-    # observation's share of the input layer precomputed (denoise) against forward, and the sampler's fused
-    # step against the step as written.
+    # The sampler's fused step (what sample() runs) against the step as written (README, "The package").
     step_us = {
-        "denoise": median_ms(lambda: model.denoise(x, t, cond), 2000) * 1e3,
-        "forward_literal": median_ms(lambda: model(x, t, obs_n), 2000) * 1e3,
+        "network": median_ms(lambda: model(x, t, obs_n), 2000) * 1e3,
         "residual_block": median_ms(lambda: model.blocks[0](h), 2000) * 1e3,
         "time_embedding": median_ms(lambda: model.time_embedding(t), 2000) * 1e3,
         "sampler_step": median_ms(lambda: sampler._fused_step(x, eps, t1, coefs, noise), 2000) * 1e3,

@@ -158,11 +158,7 @@ class DiffusionPolicy:
         (and, with return_trajectory=True, every visited a_t (S + 1, N, H, act_dim) too)."""
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
-        if hasattr(self.model, "condition"):  # the fast path: the observation's share once per plan, not per step
-            out = self.sampler.sample(self.model.denoise, shape, self.model.condition(obs), self.generator,
-                                      **sample_kwargs)
-        else:
-            out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
+        out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
         if isinstance(out, tuple):
             return tuple(self.act_normalizer.unnormalize(x) for x in out)
         return self.act_normalizer.unnormalize(out)

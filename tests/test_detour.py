@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 import dpedu  # noqa: F401  (registers dpedu/Detour-v0)
 from dpedu import Trainer
-from dpedu.envs import make_demonstrator
+from dpedu.course import detour_plots
 from dpedu.envs.detour import GOAL, RADIUS, START_NOISE, START_X, DetourEnv, episode_measures, side_and_switches
 from dpedu.evaluate import evaluate_policy, rollouts
 
@@ -70,22 +70,8 @@ def test_straight_on_hits_the_disk_and_standing_still_times_out():
 
 def demonstrator_rollouts(n=400, explore=False, seed=0):
     """n episodes from the same start (reset seed 0), the demonstrator's own actions (explore: with DART noise)."""
-    demo = make_demonstrator(ENV, seed=seed)
-    sides, successes = [], []
-    for _ in range(n):
-        env = gym.make(ENV)
-        obs, _ = env.reset(seed=0)
-        demo.reset()
-        path = [obs]
-        for _ in range(100):
-            action = demo.act(obs)
-            obs, _, terminated, truncated, info = env.step(demo.explore(action) if explore else action)
-            path.append(obs)
-            if terminated or truncated:
-                break
-        sides.append(side_and_switches(np.array(path))[0])
-        successes.append(info["is_success"])
-    return np.array(sides), np.array(successes)
+    demos = detour_plots.demonstrations(n, explore=explore, seed=seed, reset_seed=0)
+    return np.array([side_and_switches(o)[0] for o in demos["observations"]]), demos["successes"]
 
 
 def test_the_demonstrator_goes_round_either_side_from_the_same_start():

@@ -119,8 +119,8 @@ class Sampler:
                     z: torch.Tensor | None) -> torch.Tensor:
         """`step` in fewer kernels, for sample(): x + alpha y fused, in place on tensors it made itself.
 
-        At batch 1 a step costs its kernel launches, not its arithmetic: 10 vs 16 us per step, 6% of a 10-step
-        plan (README, "Performance"). tests/test_sampler.py checks that it equals `step`.
+        At batch 1 a step costs its kernel launches, not its arithmetic: 8.5 vs 15.7 us per step, ~8% of a
+        10-step plan (benchmarks/query.py, step_parts_us). tests/test_sampler.py checks that it equals `step`.
         """
         alpha_bar_t = self.alpha_bar(t)
         x0_pred = torch.add(x_t, eps, alpha=-math.sqrt(1.0 - alpha_bar_t)).div_(math.sqrt(alpha_bar_t))

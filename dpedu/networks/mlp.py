@@ -90,29 +90,6 @@ class MLPDenoiser(nn.Module):
                 h = block(h, (films[2 * i], films[2 * i + 1]))
         return self.out(self.out_norm(h)).reshape(B, *self.act_shape)  # (B, H, act_dim)
 
-    # The fast path for sampling: the observation is the same at every denoising step of a plan, so the policy
-    # computes its share of the input layer once per plan, condition(obs) = W_obs obs + b, and calls
-    # denoise(x_t, t, cond) = forward(x_t, t, obs) at each step, as W_x x_t + W_t emb(t) + cond.
-    # README, "Performance"; tests/test_policy.py checks that it equals forward.
-
-    def condition(self, obs: torch.Tensor) -> torch.Tensor:
-        obs = obs.reshape(obs.shape[0], -1)  # (B, To * obs_dim)
-        if self.conditioning == "film":
-            return obs  # FiLM mixes obs with emb(t) inside an MLP: nothing to compute ahead
-        x_size = self.act_shape[0] * self.act_shape[1]
-        return F.linear(obs, self.inp.weight[:, x_size:x_size + obs.shape[1]], self.inp.bias)  # (B, hidden_dim)
-
-    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        if self.conditioning == "film":
-            return self.forward(x_t, t, cond)
-        B, w = x_t.shape[0], self.inp.weight
-        x, emb = x_t.reshape(B, -1), self.time_embedding(t)
-        x_size, time_size = x.shape[1], emb.shape[1]
-        h = torch.addmm(torch.addmm(cond, emb, w[:, w.shape[1] - time_size:].T), x, w[:, :x_size].T)
-        for block in self.blocks:
-            h = block(h)
-        return self.out(self.out_norm(h)).reshape(B, *self.act_shape)  # (B, H, act_dim)
-
 
 class MLPRegressor(nn.Module):
     """The regression baseline's network, a_0 = f(obs): the same residual MLP without the inputs x_t and t.
