@@ -81,8 +81,9 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
 
     Returns a dict of per-episode results: "returns" (n_episodes,), "successes" (n_episodes,) bool (True if
     the env's info["is_success"] was True at the episode's end; None when the env never reports it),
-    "lengths" (n_episodes,) steps, and "observations": a list of (length + 1, obs_dim) arrays, the
-    observations the episode visited from its reset to its last step.
+    "lengths" (n_episodes,) steps, "observations": a list of (length + 1, obs_dim) arrays, the
+    observations the episode visited from its reset to its last step, and "actions": a list of
+    (length, act_dim) arrays, the actions the policy executed.
     """
     for name, value, low in (("n_episodes", n_episodes, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -91,7 +92,7 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
     if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
         raise ValueError(f"n_envs must be an int >= 1, got {n_envs!r}")
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, dtype=int)
-    successes, reports_success, observations = np.zeros(n_episodes, dtype=bool), False, []
+    successes, reports_success, observations, actions = np.zeros(n_episodes, dtype=bool), False, [], []
     for start in range(0, n_episodes, n_envs):
         k = min(n_envs, n_episodes - start)
         envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * k)
@@ -99,9 +100,11 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
             obs, _ = envs.reset(seed=seed + start)  # env i gets seed + start + i
             policy.reset()
             done = np.zeros(k, dtype=bool)
-            visited = [obs]
+            visited, executed = [obs], []
             while not done.all():
-                obs, reward, terminated, truncated, info = envs.step(policy.act(obs))
+                action = np.asarray(policy.act(obs))
+                executed.append(action)
+                obs, reward, terminated, truncated, info = envs.step(action)
                 # An env that finished keeps being stepped (and auto-reset); its later steps don't count.
                 returns[start: start + k] += np.where(done, 0.0, reward)
                 lengths[start: start + k] += ~done
@@ -114,9 +117,19 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
         finally:
             envs.close()
         visited = np.stack(visited, axis=1)  # (k, steps + 1, obs_dim)
+        executed = np.stack(executed, axis=1)  # (k, steps, act_dim)
         observations += [visited[i, : lengths[start + i] + 1] for i in range(k)]
+        actions += [executed[i, : lengths[start + i]] for i in range(k)]
     return {"returns": returns, "successes": successes if reports_success else None, "lengths": lengths,
-            "observations": observations}
+            "observations": observations, "actions": actions}
+
+
+def action_change(actions: list[np.ndarray]) -> np.ndarray:
+    """Smoothness of each episode: the mean over its steps k of |a[k+1] - a[k]|, averaged over action dimensions.
+
+    A policy whose executed actions jump from step to step scores high; one that moves them gradually, low.
+    """
+    return np.array([np.abs(np.diff(a, axis=0)).mean() if len(a) > 1 else 0.0 for a in actions])
 
 
 def rollout_returns(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
@@ -149,18 +162,19 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
     """Returns of `policy` over n_episodes fresh episodes, with the random and demonstrator baselines.
 
     Returns a dict: mean_return, std_return, se_return (its standard error), returns (list), n_episodes, seed,
-    wall_time_s, episodes_per_s; for a task that reports info["is_success"], success_rate, success_ci (the 95%
-    Wilson interval) and successes (list); the task's own measures (dpedu.envs.EPISODE_MEASURES, e.g. the
-    side taken and the side switches on dpedu/Detour-v0); and, with baselines=True, random_mean_return,
-    demonstrator_mean_return and normalized_score = (mean - random) / (demonstrator - random): 0 is random,
-    1 is the demonstrator.
+    wall_time_s, episodes_per_s, mean_action_change and se_action_change (the mean |a[k+1] - a[k]| of the
+    executed actions, per episode: see action_change); for a task that reports info["is_success"],
+    success_rate, success_ci (the 95% Wilson interval) and successes (list); the task's own measures
+    (dpedu.envs.EPISODE_MEASURES, e.g. the side taken and the side switches on dpedu/Detour-v0); and, with
+    baselines=True, random_mean_return, demonstrator_mean_return and normalized_score = (mean - random) /
+    (demonstrator - random): 0 is random, 1 is the demonstrator.
     """
     check_env_id(env_id)
     check_policy_fits(policy, env_id)
     start = time.perf_counter()
     episodes = rollouts(policy, env_id, n_episodes, seed, n_envs)
     wall = time.perf_counter() - start
-    returns = episodes["returns"]
+    returns, change = episodes["returns"], action_change(episodes["actions"])
     result = {
         "env_id": env_id,
         "mean_return": float(returns.mean()),
@@ -171,6 +185,8 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
         "seed": seed,
         "wall_time_s": round(wall, 3),
         "episodes_per_s": round(n_episodes / wall, 2),
+        "mean_action_change": float(change.mean()),
+        "se_action_change": float(change.std(ddof=1) / math.sqrt(n_episodes)) if n_episodes > 1 else float("nan"),
     }
     if episodes["successes"] is not None:
         k = int(episodes["successes"].sum())

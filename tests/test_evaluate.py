@@ -1,10 +1,18 @@
-"""Rollouts: random and demonstrator baselines, seeding, and bad input."""
+"""Rollouts: random and demonstrator baselines, seeding, the executed actions and their smoothness, bad input."""
 
 import numpy as np
 import pytest
 
 from dpedu.envs import make_demonstrator
-from dpedu.evaluate import RandomPolicy, baseline_returns, check_env_id, evaluate_policy, rollout_returns
+from dpedu.evaluate import (
+    RandomPolicy,
+    action_change,
+    baseline_returns,
+    check_env_id,
+    evaluate_policy,
+    rollout_returns,
+    rollouts,
+)
 
 
 def test_baselines_bracket_the_task():
@@ -26,6 +34,20 @@ def test_evaluate_policy_reports_a_normalised_score():
     result = evaluate_policy(make_demonstrator("Pendulum-v1", 0), n_episodes=10, seed=0)
     assert result["normalized_score"] == pytest.approx(1.0, abs=0.05)
     assert len(result["returns"]) == 10 and result["std_return"] >= 0
+
+
+def test_rollouts_record_the_executed_actions_episode_by_episode():
+    episodes = rollouts(make_demonstrator("dpedu/Detour-v0", 0), "dpedu/Detour-v0", n_episodes=3, seed=0, n_envs=2)
+    for obs, actions, length in zip(episodes["observations"], episodes["actions"], episodes["lengths"]):
+        assert actions.shape == (length, 2) and obs.shape == (length + 1, 2)
+
+
+def test_action_change_is_the_mean_absolute_step_to_step_change():
+    ramp = np.stack([np.arange(5.0), -2 * np.arange(5.0)], axis=1)  # changes of 1 and 2 per step: mean 1.5
+    jumps = np.array([[1.0], [-1.0], [1.0]])  # changes of 2 per step
+    np.testing.assert_allclose(action_change([ramp, jumps, np.zeros((1, 1))]), [1.5, 2.0, 0.0])
+    result = evaluate_policy(make_demonstrator("Pendulum-v1", 0), n_episodes=4, seed=0, baselines=False)
+    assert result["mean_action_change"] > 0 and result["se_action_change"] >= 0
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(n_episodes=0), "n_episodes"), (dict(seed=-1), "seed"),
