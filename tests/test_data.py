@@ -41,6 +41,19 @@ def test_window_rule_properties(first, length, To, H, data):
     assert [i for i in act_idx if i < last] == [i for i in range(t, t + H) if i < last]
 
 
+@settings(max_examples=200, deadline=None)
+@given(first=st.integers(0, 1000), length=st.integers(1, 300), To=st.integers(1, 10), Ta=st.integers(1, 10),
+       data=st.data())
+def test_chi_et_al_index_convention_executes_the_same_actions(first, length, To, Ta, data):
+    """Chi et al. predict a[t-To+1 ..] (one sequence shared with the observations, padded at the episode's edges)
+    and execute from index To-1; dpedu predicts a[t ..] and executes from index 0: the same actions run."""
+    last = first + length - 1
+    t = data.draw(st.integers(first, last))
+    theirs = [min(max(t - To + 1 + k, first), last) for k in range(To - 1 + Ta)]  # their window, edge-padded
+    _, act_idx = window_indices(torch.tensor([t]), torch.tensor([first]), torch.tensor([last]), To, Ta)
+    assert theirs[To - 1: To - 1 + Ta] == act_idx[0].tolist()
+
+
 @settings(max_examples=50, deadline=None)
 @given(n=st.integers(1, 50), d=st.integers(1, 5), seed=st.integers(0, 10_000))
 def test_normalizer_round_trip_and_range(n, d, seed):
