@@ -1,4 +1,4 @@
-"""The denoisers side by side: parameters, one gradient update and one 10-step plan, MLP against the temporal U-Net.
+"""The denoisers side by side: parameters, one gradient update and one 10-step plan, MLPs against the temporal U-Net.
 
     python benchmarks/networks.py --threads 2 --rounds 5
 
@@ -20,8 +20,9 @@ from dpedu import Trainer
 
 VARIANTS = {
     "mlp (Detour preset: 128 wide, 3 blocks)": {"hidden_dim": 128, "n_layers": 3},
-    "unet (default: unet_dim 64, 3 levels)": {"network": "unet"},
-    "unet (unet_dim 32, 2 levels)": {"network": "unet", "unet_dim": 32, "unet_levels": 2},
+    "mlp with FiLM (the same, conditioning film)": {"hidden_dim": 128, "n_layers": 3, "conditioning": "film"},
+    "unet (default: unet_dim 32, 2 levels)": {"network": "unet"},
+    "unet (unet_dim 64, 3 levels)": {"network": "unet", "unet_dim": 64, "unet_levels": 3},
 }
 
 

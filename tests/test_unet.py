@@ -30,8 +30,8 @@ def test_a_horizon_the_down_sampling_cannot_halve_is_refused(horizon, levels):
 
 
 def test_unet_keys_are_checked_and_never_silently_ignored():
-    with pytest.raises(ValueError, match="unet_dim=32 applies to network='unet' only"):
-        DPConfig.from_dict({"unet_dim": 32})
+    with pytest.raises(ValueError, match="unet_dim=64 applies to network='unet' only"):
+        DPConfig.from_dict({"unet_dim": 64})
     with pytest.raises(ValueError, match="conditioning='film' applies to network='mlp' only"):
         DPConfig.from_dict({"network": "unet", "conditioning": "film"})
     with pytest.raises(ValueError, match="unet_groups .* must divide unet_dim"):
@@ -67,3 +67,20 @@ def test_trainer_policy_checkpoint_and_cli_work_with_the_unet(tmp_path):
     loaded.reset(seed=4)
     np.testing.assert_array_equal(policy.predict_chunk(window), loaded.predict_chunk(window))
     assert main(["evaluate", str(path), "--episodes", "2", "--seed", "0", "--no-baselines"]) == 0
+
+
+def test_notebook_07s_shipped_policies_are_the_benchmarks_networks():
+    """dpedu/course/checkpoints: the seed-0 policies of benchmarks/unet.py, one per (network, task)."""
+    from dpedu.course.unet_plots import CHECKPOINTS, NAMES, load_seed_results
+
+    expected = {"mlp": ("mlp", "concat"), "mlp_film": ("mlp", "film"), "unet": ("unet", "concat")}
+    assert set(NAMES) == set(expected)
+    for task, env_id in (("detour", "dpedu/Detour-v0"), ("pendulum", "Pendulum-v1")):
+        for name, (network, conditioning) in expected.items():
+            policy = DiffusionPolicy.load(CHECKPOINTS / f"{name}_{task}.pt", device="cpu")
+            assert (policy.config.network, policy.config.conditioning, policy.env_id) == (network, conditioning, env_id)
+            assert policy.config.seed == 0
+    record = load_seed_results()
+    assert {(r["env_id"], r["network"]) for r in record["seeds"]} == {
+        (env_id, name) for env_id in ("dpedu/Detour-v0", "Pendulum-v1") for name in expected}
+    assert all(r["seeds"] == [0, 1, 2] for r in record["pooled"].values())

@@ -20,8 +20,10 @@ so the observation and the noise level scale and shift what each block computes,
     ResBlock(c): Conv1d-GroupNorm-Mish, FiLM by c, Conv1d-GroupNorm-Mish, plus a (1x1-conv) residual
 
 Chi et al.'s defaults are unet_dim 256 with 3 levels (channels 256, 512, 1024), kernel 5, 8 groups, H = 16; the
-course's default, unet_dim 64 (64, 128, 256), trains on a laptop CPU. H must be divisible by 2^(unet_levels - 1):
-every down-sampling halves it, and the skip connections must line up again on the way up.
+course's default, unet_dim 32 with 2 levels (32, 64), trains on a laptop CPU: ~27 ms per update of 256 chunks on
+2 cores against ~114 ms for (64, 128, 256) (benchmarks/networks.py), and solves both course tasks (notebook 07).
+H must be divisible by 2^(unet_levels - 1): every down-sampling halves it, and the skip connections must line up
+again on the way up.
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ class UNet1DDenoiser(nn.Module):
         groups: GroupNorm's groups (must divide unet_dim).
     """
 
-    def __init__(self, act_dim: int, action_horizon: int, obs_dim: int, obs_horizon: int, unet_dim: int = 64,
-                 levels: int = 3, kernel_size: int = 5, groups: int = 8):
+    def __init__(self, act_dim: int, action_horizon: int, obs_dim: int, obs_horizon: int, unet_dim: int = 32,
+                 levels: int = 2, kernel_size: int = 5, groups: int = 8):
         super().__init__()
         check_horizon(action_horizon, levels)
         self.act_shape = (action_horizon, act_dim)
@@ -91,7 +93,7 @@ class UNet1DDenoiser(nn.Module):
         self.time_embedding = nn.Sequential(SinusoidalEmbedding(unet_dim), nn.Linear(unet_dim, 4 * unet_dim), nn.Mish(),
                                             nn.Linear(4 * unet_dim, unet_dim))
         cond_dim = unet_dim + obs_horizon * obs_dim
-        widths = [unet_dim * 2**i for i in range(levels)]  # e.g. 64, 128, 256
+        widths = [unet_dim * 2**i for i in range(levels)]  # e.g. 32, 64 (Chi et al.: 256, 512, 1024)
         block = lambda c_in, c_out: FiLMResidualBlock(c_in, c_out, cond_dim, kernel_size, groups)  # noqa: E731
         self.down = nn.ModuleList()
         c_in = act_dim
