@@ -6,15 +6,15 @@
 
 Reading order (the algorithm, in the order the course teaches it; each module's docstring names its notebook):
 
-    diffusion/schedule.py   betas, alpha_bars, q(x_t | x_0)                         notebook 01
-    diffusion/sampler.py    the reverse step: x0_pred, the posterior, DDPM and DDIM   notebooks 02, 06
-    networks/               eps_theta(x_t, t, obs): the timestep embedding, the MLP   notebooks 02, 04
+    diffusion/schedule.py   betas, alpha_bars, q(x_t | x_0)                          notebook 01
+    diffusion/sampler.py    the reverse step: x0_pred, the posterior, DDPM and DDIM  notebooks 02, 06
+    networks/               eps_theta(x_t, t, obs): the MLP, the temporal U-Net      notebooks 02, 04, 07
     envs/                   the tasks and the demonstrators that make the data       notebooks 03, 05
     data.py                 the window rule, the normaliser, the FIFO buffer         notebook 03
     trainer.py              collect, the DDPM loss, the update, the EMA              notebook 04
-    policy.py               obs queue -> sampler -> chunk -> receding horizon        notebooks 03-06
+    policy.py               obs queue -> sampler -> chunk -> receding horizon        notebooks 03-07
     baselines.py            the regression (MSE behaviour cloning) baseline          notebooks 02, 04, 05
-    evaluate.py             rollouts and returns
+    evaluate.py             rollouts: returns, success, smoothness                   notebooks 04, 05, 07
 
 Around it, for use rather than reading: config.py (every hyperparameter, PRESETS), cli.py (python -m dpedu),
 runtime/ (checkpoint files, torchrun, Ctrl-C, progress, the loss log) and course/ (the notebooks' plots,

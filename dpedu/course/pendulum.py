@@ -1,5 +1,5 @@
-"""Pendulum-v1 drawn with matplotlib (no pygame, no display), for notebooks 03, 04 and 06: the pendulum, recorded
-rollouts, their animations, phase portraits and swing-ups.
+"""Pendulum-v1 drawn with matplotlib (no pygame, no display), for notebooks 03, 04, 06 and 07: the pendulum, recorded
+rollouts, their animations, phase portraits and swing-ups, and where in an episode the actions change.
 
 Conventions, as in gymnasium's pendulum.py: theta = 0 is upright, theta grows counter-clockwise, and the
 bob of the 1 m rod sits at (x, y) = (-sin theta, cos theta) m. A positive torque u (N·m) pushes
@@ -25,6 +25,15 @@ ROD_COLOR = "tab:red"
 
 
 # ----- rollouts: record what the env did, step by step -----
+
+def action_change_by_phase(observations, actions, upright_cos: float = 0.95) -> dict[str, float]:
+    """Mean |a[k+1] - a[k]| (N·m per step) over dpedu.evaluate.rollouts' episodes, split by the state at step k:
+    "upright" (cos theta > upright_cos: balancing) and "swinging" (the rest: the swing-up)."""
+    change = np.concatenate([np.abs(np.diff(a, axis=0)).mean(axis=1) for a in actions])
+    upright = np.concatenate([o[:-2, 0] > upright_cos for o in observations])  # obs[k] is cos theta at step k
+    return {"upright": float(change[upright].mean()), "swinging": float(change[~upright].mean()),
+            "upright_share": float(upright.mean())}
+
 
 class Rollout(NamedTuple):
     """One episode, one entry per step k: the state before the action, the action, its reward.
