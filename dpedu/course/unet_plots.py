@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
+from dpedu.course import CHECKPOINTS  # noqa: F401  (notebook 07 loads its policies from there)
 from dpedu.course.policy_plots import _rel
 from dpedu.envs.detour import SPEED
 from dpedu.networks.unet1d import UNet1DDenoiser
@@ -24,7 +25,6 @@ from dpedu.trainer import diffusion_loss
 HERE = Path(__file__).parent
 # python benchmarks/unet.py --seeds 0 1 2 --save dpedu/course/checkpoints > dpedu/course/unet_seeds.jsonl
 SEED_RESULTS = HERE / "unet_seeds.jsonl"
-CHECKPOINTS = HERE / "checkpoints"
 NAMES = {"mlp": "MLP", "mlp_film": "MLP+FiLM", "unet": "U-Net"}  # benchmarks/unet.py's networks
 
 
