@@ -14,3 +14,4 @@
 from pathlib import Path
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
+LABEL = {"description_width": "initial"}  # widgets show labels in full ("n_action_steps", not "n_action_...")

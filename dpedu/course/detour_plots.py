@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dpedu.course import LABEL
 from dpedu.envs import detour, make_demonstrator
 from dpedu.evaluate import rollouts
 
@@ -114,13 +115,12 @@ def rollout_explorer(policy, n_episodes: int = 50, seed: int = 0) -> widgets.int
                       f"{r['successes'].mean():.0%} succeed, {m['switches_per_episode']:.2f} switches/episode")
         plt.show()
 
-    style = {"description_width": "initial"}
     return widgets.interactive(
         show,
         n_inference_steps=widgets.IntSlider(policy.config.n_inference_steps, min=1,
                                             max=policy.config.n_diffusion_steps, description="denoising steps",
-                                            style=style, continuous_update=False),
+                                            style=LABEL, continuous_update=False),
         n_action_steps=widgets.IntSlider(policy.config.n_action_steps, min=1, max=policy.config.action_horizon,
-                                         description="actions executed per plan", style=style,
+                                         description="actions executed per plan", style=LABEL,
                                          continuous_update=False),
     )

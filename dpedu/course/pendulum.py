@@ -120,7 +120,10 @@ def _bob(theta: float) -> tuple[float, float]:
 
 
 def _torque_arrow(action: float, radius: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
-    """An arc around the pivot, its length proportional to |action|, and its arrowhead's triangle."""
+    """An arc around the pivot, its length proportional to |action|, and its arrowhead's triangle (none at all
+    below 2.5% of the torque limit, where a full-size head on a zero-length arc would look like a real push)."""
+    if abs(action) < 0.025 * MAX_TORQUE:
+        return np.zeros((0, 2)), np.zeros((3, 2))
     span = 0.9 * np.pi * min(abs(action), MAX_TORQUE) / MAX_TORQUE  # full torque: a 162 degree arc
     direction = 1.0 if action >= 0 else -1.0
     angles = -np.pi / 2 + direction * np.linspace(-span / 2, span / 2, 30)  # centred below the pivot
@@ -128,7 +131,7 @@ def _torque_arrow(action: float, radius: float = 0.35) -> tuple[np.ndarray, np.n
     tip, a = arc[-1], angles[-1]
     tangent = direction * np.array([-np.sin(a), np.cos(a)])
     normal = np.array([np.cos(a), np.sin(a)])
-    size = 0.12 if span > 0 else 0.0
+    size = 0.12
     head = np.stack([tip + size * tangent, tip + 0.5 * size * normal, tip - 0.5 * size * normal])
     return arc, head
 
@@ -160,15 +163,18 @@ def set_pendulum(artists: dict, theta: float, action: float | None = None) -> No
 def animate_rollout(rollout: Rollout, path: str, title: str = "rollout", every: int = 2, fps: int = 10) -> str:
     """Save a GIF of a rollout: the pendulum with its torque arrow, beside theta and torque against time."""
     t = np.arange(len(rollout.theta)) * DT  # s
-    fig, (ax_p, ax_t) = plt.subplots(1, 2, figsize=(7.5, 3.4), dpi=64, gridspec_kw={"width_ratios": [1, 1.5]})
+    fig, (ax_p, ax_t) = plt.subplots(1, 2, figsize=(9, 4), dpi=80, gridspec_kw={"width_ratios": [1, 1.5]})  # 720 px
     artists = draw_pendulum(ax_p, rollout.theta[0], rollout.action[0])
+    ax_p.plot([0, _bob(rollout.theta[0])[0]], [0, _bob(rollout.theta[0])[1]], color=ROD_COLOR, lw=6, alpha=0.25,
+              solid_capstyle="round", zorder=1, label="start")  # where the episode began, faint
+    ax_p.legend(loc="lower right", fontsize=9)
     ax_t.plot(t, _break_wraps(rollout.theta), color=ROD_COLOR, lw=1.5, antialiased=False, label=r"angle $\theta$ (rad)")
     ax_t.plot(t, rollout.action, color="k", lw=1, antialiased=False, label="torque $u$ (N·m)")
     ax_t.axhline(0, color="0.7", lw=0.8)
     cursor = ax_t.axvline(0, color="tab:green", lw=1.5)
     ax_t.set(title=f"{title}: return {rollout.ret:.0f}", xlabel="time (s)", ylabel="rad  /  N·m",
              ylim=(-np.pi - 0.2, np.pi + 0.2))
-    ax_t.legend(loc="upper right", fontsize=7)
+    ax_t.legend(loc="upper right", fontsize=9)
 
     clock = ax_p.text(0.0, 1.15, "", ha="center", fontsize=10)
     fig.tight_layout()

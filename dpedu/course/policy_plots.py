@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
+from dpedu.course import LABEL
 from dpedu.course.pendulum import draw_pendulum, save_gif, state_from_obs
 from dpedu.envs.pendulum import DT, MAX_TORQUE
 from dpedu.evaluate import baseline_returns, rollout_returns
@@ -69,7 +70,7 @@ def animate_denoising(trajectory: np.ndarray, timesteps: Sequence[int], obs_hist
     labels.append(f"step {S}/{S}: the plans $x_0$")
     frames = list(range(S + 1)) + [S] * round(hold_s * fps)
 
-    fig, (ax_p, ax_a) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=64, gridspec_kw={"width_ratios": [1, 1.6]})
+    fig, (ax_p, ax_a) = plt.subplots(1, 2, figsize=(9.6, 4), dpi=72, gridspec_kw={"width_ratios": [1, 1.6]})  # 691 px
     draw_pendulum(ax_p, theta)
     ax_p.set_title(rf"planned from $\theta$={theta:.2f} rad, $\dot\theta$={theta_dot:.2f} rad/s", fontsize=9)
     ax_a.axvspan(-0.5, n_action_steps - 0.5, color="tab:red", alpha=0.12, label="executed")
@@ -82,7 +83,7 @@ def animate_denoising(trajectory: np.ndarray, timesteps: Sequence[int], obs_hist
              xticks=k, xticklabels=[_rel(i) for i in k])
     if reference is not None:
         ax_a.plot(k, np.asarray(reference).reshape(H), "k--", lw=2, label=reference_label)
-    ax_a.legend(loc="upper right", fontsize=7)
+    ax_a.legend(loc="upper right", fontsize=9)
     ax_a.set_title(f"denoising {trajectory.shape[1]} action chunks", fontsize=10)
     step = ax_a.text(0.02, 0.04, "", transform=ax_a.transAxes, fontsize=9)
     fig.tight_layout()
@@ -126,10 +127,11 @@ def inference_explorer(policy, n_episodes: int = 10, seed: int = 0, env_id: str 
 
     return widgets.interactive(
         show,
-        sampler=widgets.Dropdown(options=["ddpm", "ddim"], value=c.sampler, description="sampler"),
+        sampler=widgets.Dropdown(options=["ddpm", "ddim"], value=c.sampler, description="sampler", style=LABEL),
         n_inference_steps=widgets.IntSlider(c.n_inference_steps, min=1, max=c.n_diffusion_steps, description="steps",
-                                            continuous_update=False),
+                                            continuous_update=False, style=LABEL),
         n_action_steps=widgets.IntSlider(c.n_action_steps, min=1, max=c.action_horizon, description="n_action_steps",
-                                         continuous_update=False),
-        eta=widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.1, description="eta (DDIM)", continuous_update=False),
+                                         continuous_update=False, style=LABEL),
+        eta=widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.1, description="eta (DDIM)", continuous_update=False,
+                                style=LABEL),
     )

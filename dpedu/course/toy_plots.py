@@ -15,7 +15,7 @@ import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.collections import LineCollection
 
-from dpedu.course import toy
+from dpedu.course import LABEL, toy
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 
@@ -90,18 +90,19 @@ def animate_reverse_diffusion(frames: torch.Tensor, timesteps: Sequence[int], pa
     labels.append(f"step {S}/{S}: the samples $x_0$")
     shown = list(range(0, len(frames) - 1, every)) + [len(frames) - 1] * (1 + round(hold_s * fps))
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=72)
+    fig, ax = plt.subplots(figsize=(6.6, 6.6), dpi=100)  # 660 px: readable at full width in a notebook
     if background is not None:
         background(ax)
+        ax.legend(loc="upper left", fontsize=10)  # the start and the goal the paths must join
     ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), xlabel="x position (m)", ylabel="y position (m)")
     # Solid, aliased lines: blended colours would be dithered in the 256-colour GIF and triple its size.
     lines = ax.add_collection(LineCollection(frames[0], colors=colors, linewidths=0.6, antialiased=False))
-    ax.set_title(f"reverse diffusion: {labels[0]}", fontsize=10)
+    ax.set_title(f"reverse diffusion: {labels[0]}", fontsize=12)
     fig.tight_layout()
 
     def update(i):
         lines.set_segments(frames[i])
-        ax.set_title(f"reverse diffusion: {labels[i]}", fontsize=10)
+        ax.set_title(f"reverse diffusion: {labels[i]}", fontsize=12)
         return (lines,)
 
     anim = FuncAnimation(fig, update, frames=shown, blit=False)
@@ -123,9 +124,10 @@ def sampler_explorer(model: torch.nn.Module, schedule: NoiseSchedule, obs: torch
 
     return widgets.interactive(
         show,
-        kind=widgets.Dropdown(options=["ddpm", "ddim"], value="ddim", description="sampler"),
+        kind=widgets.Dropdown(options=["ddpm", "ddim"], value="ddim", description="sampler", style=LABEL),
         n_inference_steps=widgets.IntSlider(10, min=1, max=schedule.n_steps, description="steps",
-                                            continuous_update=False),
-        eta=widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="eta (DDIM)", continuous_update=False),
-        seed=widgets.IntSlider(0, min=0, max=20, description="seed", continuous_update=False),
+                                            continuous_update=False, style=LABEL),
+        eta=widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="eta (DDIM)", continuous_update=False,
+                                style=LABEL),
+        seed=widgets.IntSlider(0, min=0, max=20, description="seed", continuous_update=False, style=LABEL),
     )
