@@ -124,12 +124,17 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
             "observations": observations, "actions": actions}
 
 
+def step_changes(actions: np.ndarray) -> np.ndarray:
+    """|a[k+1] - a[k]| of one episode's actions (length, act_dim), averaged over action dimensions: (length - 1,)."""
+    return np.abs(np.diff(actions, axis=0)).mean(axis=-1)
+
+
 def action_change(actions: list[np.ndarray]) -> np.ndarray:
     """Smoothness of each episode: the mean over its steps k of |a[k+1] - a[k]|, averaged over action dimensions.
 
     A policy whose executed actions jump from step to step scores high; one that moves them gradually, low.
     """
-    return np.array([np.abs(np.diff(a, axis=0)).mean() if len(a) > 1 else 0.0 for a in actions])
+    return np.array([step_changes(a).mean() if len(a) > 1 else 0.0 for a in actions])
 
 
 def rollout_returns(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,

@@ -71,7 +71,8 @@ def test_trainer_policy_checkpoint_and_cli_work_with_the_unet(tmp_path):
 
 def test_notebook_07s_shipped_policies_are_the_benchmarks_networks():
     """dpedu/course/checkpoints: the seed-0 policies of benchmarks/unet.py, one per (network, task)."""
-    from dpedu.course.unet_plots import CHECKPOINTS, NAMES, load_seed_results
+    from dpedu.course import CHECKPOINTS
+    from dpedu.course.unet_plots import NAMES, load_seed_results
 
     expected = {"mlp": ("mlp", "concat"), "mlp_film": ("mlp", "film"), "unet": ("unet", "concat")}
     assert set(NAMES) == set(expected)

@@ -19,6 +19,7 @@ from matplotlib.patches import Polygon
 from PIL import Image
 
 from dpedu.envs.pendulum import DT, MAX_TORQUE  # N·m bound, s per step
+from dpedu.evaluate import step_changes
 
 DIRECTION_COLORS = {1: "tab:orange", -1: "tab:blue"}  # first push counter-clockwise / clockwise
 ROD_COLOR = "tab:red"
@@ -29,7 +30,7 @@ ROD_COLOR = "tab:red"
 def action_change_by_phase(observations, actions, upright_cos: float = 0.95) -> dict[str, float]:
     """Mean |a[k+1] - a[k]| (N·m per step) over dpedu.evaluate.rollouts' episodes, split by the state at step k:
     "upright" (cos theta > upright_cos: balancing) and "swinging" (the rest: the swing-up)."""
-    change = np.concatenate([np.abs(np.diff(a, axis=0)).mean(axis=1) for a in actions])
+    change = np.concatenate([step_changes(a) for a in actions])
     upright = np.concatenate([o[:-2, 0] > upright_cos for o in observations])  # obs[k] is cos theta at step k
     return {"upright": float(change[upright].mean()), "swinging": float(change[~upright].mean()),
             "upright_share": float(upright.mean())}

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
-from dpedu.course import CHECKPOINTS  # noqa: F401  (notebook 07 loads its policies from there)
 from dpedu.course.policy_plots import _rel
 from dpedu.envs.detour import SPEED
 from dpedu.networks.unet1d import UNet1DDenoiser
