@@ -27,7 +27,7 @@ import torch
 
 from dpedu import Trainer
 from dpedu.config import PRESETS
-from dpedu.evaluate import evaluate_policy, wilson_interval
+from dpedu.evaluate import evaluate_policy, t_interval, wilson_interval
 
 # The preset's MLP (observation and t concatenated to its input), the same MLP with FiLM in every block (which
 # separates what FiLM does from what the convolutions do), and the U-Net with its defaults (unet_dim 32, 2 levels).
@@ -39,7 +39,6 @@ TASKS = {"Pendulum-v1": {"episodes": 100, "n_action_steps": (None,), "total_time
          "dpedu/Detour-v0": {"episodes": 200, "n_action_steps": (8, 1), "total_timesteps": 10_000}}
 KEYS = ("mean_return", "se_return", "mean_action_change", "se_action_change", "normalized_score", "success_rate",
         "success_ci", "side_up", "side_down", "switched_share")
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 def run(env_id: str, network: str, seed: int, save: Path | None, threads: int) -> list[dict]:
@@ -65,11 +64,9 @@ def run(env_id: str, network: str, seed: int, save: Path | None, threads: int) -
     return rows
 
 
-def t_interval(values: list[float]) -> list[float]:
-    """95% t-interval of the mean of a few seeds' values."""
-    mean, n = float(np.mean(values)), len(values)
-    half = T_975[n - 1] * float(np.std(values, ddof=1)) / np.sqrt(n) if n > 1 else float("inf")
-    return [mean - half, mean + half]
+def seed_interval(values: list[float]) -> list[float] | None:
+    """95% t-interval over seeds; None for a single seed."""
+    return list(t_interval(values)) if len(values) > 1 else None
 
 
 def pooled(rows: list[dict]) -> list[dict]:
@@ -82,7 +79,7 @@ def pooled(rows: list[dict]) -> list[dict]:
                "seeds": [r["seed"] for r in rs], "episodes": sum(r["episodes"] for r in rs),
                "parameters": rs[0]["parameters"], "train_s_median": float(np.median([r["train_s"] for r in rs])),
                "mean_action_change": float(np.mean([r["mean_action_change"] for r in rs])),
-               "action_change_ci": t_interval([r["mean_action_change"] for r in rs])}
+               "action_change_ci": seed_interval([r["mean_action_change"] for r in rs])}
         if "success_rate" in rs[0]:
             wins = sum(round(r["success_rate"] * r["episodes"]) for r in rs)
             row.update(success_rate=wins / row["episodes"], success_ci=wilson_interval(wins, row["episodes"]),
@@ -90,7 +87,7 @@ def pooled(rows: list[dict]) -> list[dict]:
                        min_side_share=float(min(min(r["side_up"], r["side_down"]) for r in rs)))
         else:
             row.update(mean_return=float(np.mean([r["mean_return"] for r in rs])),
-                       return_ci=t_interval([r["mean_return"] for r in rs]),
+                       return_ci=seed_interval([r["mean_return"] for r in rs]),
                        return_per_seed=[r["mean_return"] for r in rs])
         out.append(row)
     return out

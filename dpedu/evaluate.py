@@ -16,6 +16,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
+from scipy import stats
 
 from dpedu.envs import EPISODE_MEASURES, make_demonstrator
 
@@ -151,6 +152,18 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """The Student-t interval of the mean of a few values (e.g. one mean return per training seed).
+
+    With n seeds it is mean +- t_{n-1} s / sqrt(n); for 3 seeds t_2 = 4.30, so the interval is wide, as it should be.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(f"t_interval needs at least 2 values in a flat list, got shape {values.shape}")
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
 
 
 @functools.lru_cache(maxsize=32)

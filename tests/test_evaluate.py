@@ -12,6 +12,7 @@ from dpedu.evaluate import (
     evaluate_policy,
     rollout_returns,
     rollouts,
+    t_interval,
 )
 
 
@@ -55,3 +56,27 @@ def test_action_change_is_the_mean_absolute_step_to_step_change():
 def test_rollout_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         rollout_returns(make_demonstrator("Pendulum-v1"), **kwargs)
+
+
+def test_t_interval_is_students():
+    # mean 2, s = 1, n = 3: half-width t_{0.975, 2} / sqrt(3) = 4.303 / 1.732 (tables)
+    lo, hi = t_interval([1.0, 2.0, 3.0])
+    assert (lo, hi) == pytest.approx((2 - 2.4841, 2 + 2.4841), abs=1e-3)
+    assert t_interval([5.0, 5.0, 5.0]) == (5.0, 5.0)
+    with pytest.raises(ValueError, match="at least 2 values"):
+        t_interval([1.0])
+
+
+def test_notebook_06_seed_record_is_complete():
+    """dpedu/course/inference_seeds.jsonl (benchmarks/inference.py): every measurement for every seed."""
+    from dpedu.course.policy_plots import load_inference_seeds
+
+    record = load_inference_seeds()
+    seeds = set(record["train",])
+    assert len(seeds) >= 3 and 42 in seeds, seeds  # 42: notebook 04's policy, the one notebook 06 runs live
+    keys = ([("steps", k, s) for k in ("ddpm", "ddim") for s in (1, 2, 5, 10, 20, 50)]
+            + [("eta", e) for e in (0.0, 0.5, 1.0)] + [("n_action_steps", n) for n in (1, 2, 4, 8)]
+            + [("rest", "ddim", 1), ("rest", "ddim", 10), ("rest", "ddpm", 10)])
+    for key in keys:
+        assert set(record[key]) == seeds, key
+    assert len(record) == len(keys) + 1

@@ -52,3 +52,24 @@ def test_ends_in_checks(path):
     assert "assert " in source and IGNORE not in last.get("metadata", {}).get("tags", []), path.name
     printed = "".join("".join(o.get("text", "")) for o in last["outputs"])
     assert "all checks passed" in printed, f"{path.name}: the stored run must end with its checks passing"
+
+
+EXERCISE_MARK = "# --- your code"
+EXERCISES = {"01_noise_schedules.ipynb": ["check_add_noise"],
+             "02_denoising_multimodality.ipynb": ["check_diffusion_loss", "check_reverse_step"],
+             "06_fast_sampling_and_horizons.ipynb": ["check_ddim_step"]}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercises_hold_the_reference_and_pass_their_checker(path):
+    """Each exercise cell keeps a working solution (so nbval runs it), calls its checker, and was stored passing.
+
+    The checkers themselves, on the reference solutions and on plausible wrong ones: tests/test_exercises.py.
+    """
+    cells = [c for c in code_cells(path) if EXERCISE_MARK in "".join(c["source"])]
+    checkers = [name for c in cells for name in EXERCISES.get(path.name, []) if f"\n{name}(" in "".join(c["source"])]
+    assert checkers == EXERCISES.get(path.name, []), f"{path.name}: exercise cells call {checkers}"
+    for cell in cells:
+        assert IGNORE not in cell.get("metadata", {}).get("tags", []), f"{path.name}: an exercise's verdict is exact"
+        printed = "".join("".join(o.get("data", {}).get("text/plain", o.get("text", ""))) for o in cell["outputs"])
+        assert printed.startswith("Correct:"), f"{path.name}: the stored exercise must pass:\n{printed}"

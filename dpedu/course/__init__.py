@@ -11,7 +11,19 @@
                         each notebook names the command that regenerates its files
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 LABEL = {"description_width": "initial"}  # widgets show labels in full ("n_action_steps", not "n_action_...")
+
+
+def denoising_labels(timesteps: Sequence[int], what: str = "samples") -> list[str]:
+    """One caption per frame of a reverse chain that visited `timesteps` (descending): frame i is x at timesteps[i].
+
+    The course numbers steps as the code does, t = 0..T-1 (notebook 01): the chain starts from x_{T-1}, pure noise,
+    and its last step lands on the clean x_{-1} (alpha_bar_{-1} = 1).
+    """
+    S = len(timesteps)
+    return ([f"$x_{{{timesteps[0]}}}$, pure noise"] + [f"step {i}/{S}: $x_{{{timesteps[i]}}}$" for i in range(1, S)]
+            + [f"step {S}/{S}: the clean {what} $x_{{-1}}$"])

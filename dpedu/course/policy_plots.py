@@ -1,21 +1,23 @@
 """The policy's planning drawn, for notebooks 03, 04 and 06: the receding-horizon timing diagram, one action chunk
-being denoised, and a widget to explore inference settings on Pendulum-v1.
+being denoised, a widget to explore inference settings on Pendulum-v1, and notebook 06's sweeps over training seeds.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from dpedu.course import LABEL
+from dpedu.course import LABEL, denoising_labels
 from dpedu.course.pendulum import draw_pendulum, save_gif, state_from_obs
 from dpedu.envs.pendulum import DT, MAX_TORQUE
-from dpedu.evaluate import baseline_returns, rollout_returns
+from dpedu.evaluate import baseline_returns, rollout_returns, t_interval
 
 # ----- the receding horizon, drawn -----
 
@@ -56,7 +58,7 @@ def _rel(k: int) -> str:
 def animate_denoising(trajectory: np.ndarray, timesteps: Sequence[int], obs_history: np.ndarray, path: str,
                       n_action_steps: int = 1, reference: np.ndarray | None = None,
                       reference_label: str = "reference plan", fps: int = 6, hold_s: float = 1.5) -> str:
-    """Save a GIF of action chunks trajectory (S+1, N, H, 1) (N·m) denoised from x_T to x_0, beside the state.
+    """Save a GIF of action chunks trajectory (S+1, N, H, 1) (N·m), denoised from x_{T-1} to x_{-1}, beside the state.
 
     timesteps: the S timesteps the sampler visited (sampler.timesteps); obs_history (To, 3): the
     observation window the chunks were planned from; its newest observation is the pendulum drawn.
@@ -66,8 +68,7 @@ def animate_denoising(trajectory: np.ndarray, timesteps: Sequence[int], obs_hist
     S, H = len(timesteps), trajectory.shape[2]
     theta, theta_dot = state_from_obs(obs_history[-1])
     k = np.arange(H)
-    labels = ["$x_T$, pure noise"] + [f"step {i}/{S}, now at $t={timesteps[i]}$" for i in range(1, S)]
-    labels.append(f"step {S}/{S}: the plans $x_0$")
+    labels = denoising_labels(timesteps, "plans")
     frames = list(range(S + 1)) + [S] * round(hold_s * fps)
 
     fig, (ax_p, ax_a) = plt.subplots(1, 2, figsize=(9.6, 4), dpi=72, gridspec_kw={"width_ratios": [1, 1.6]})  # 691 px
@@ -135,3 +136,41 @@ def inference_explorer(policy, n_episodes: int = 10, seed: int = 0, env_id: str 
         eta=widgets.FloatSlider(0.0, min=0.0, max=1.0, step=0.1, description="eta (DDIM)", continuous_update=False,
                                 style=LABEL),
     )
+
+
+# ----- notebook 06's sweeps over training seeds -----
+
+# python benchmarks/inference.py --seeds 42 0 1 2 3 > dpedu/course/inference_seeds.jsonl
+INFERENCE_SEEDS = Path(__file__).parent / "inference_seeds.jsonl"
+
+
+def load_inference_seeds(path: Path = INFERENCE_SEEDS) -> dict:
+    """benchmarks/inference.py's record as {measurement key: {seed: row}}.
+
+    Keys: ("steps", sampler, S), ("eta", eta), ("n_action_steps", n), ("rest", sampler, S), ("train",).
+    """
+    fields = {"steps": ("sampler", "n_inference_steps"), "eta": ("ddim_eta",), "n_action_steps": ("n_action_steps",),
+              "rest": ("sampler", "n_inference_steps"), "train": ()}
+    record: dict = {}
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        key = (r["measure"], *(r[f] for f in fields[r["measure"]]))
+        record.setdefault(key, {})[r["seed"]] = r
+    return record
+
+
+def over_seeds(record: dict, key: tuple, field: str = "mean_return") -> tuple[list[float], float, tuple[float, float]]:
+    """One measurement over the record's seeds: (per-seed values, their mean, the 95% t-interval of the mean)."""
+    values = [row[field] for row in record[key].values()]
+    return values, float(np.mean(values)), t_interval(values)
+
+
+def plot_over_seeds(ax: plt.Axes, xs: Sequence, record: dict, key, label: str, color: str, offset: float = 0.0,
+                    log_x: bool = False) -> None:
+    """Per-seed dots and the seeds' mean with its 95% t-interval at each x; key(x) is the record key."""
+    for i, x in enumerate(xs):
+        values, mean, (lo, hi) = over_seeds(record, key(x))
+        where = x * (1 + offset) if log_x else x + offset
+        ax.plot(np.full(len(values), where), values, ".", color=color, alpha=0.45, ms=6)
+        ax.errorbar(where, mean, yerr=[[mean - lo], [hi - mean]], fmt="s", color=color, capsize=4, ms=5,
+                    label=label if i == 0 else None)

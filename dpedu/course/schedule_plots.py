@@ -44,8 +44,8 @@ def plot_forward_diffusion(schedules: dict[str, NoiseSchedule], x0: torch.Tensor
     for ax, (name, s) in zip(axes[0], schedules.items()):
         for t, color in zip(ts, colors):
             x_t = s.add_noise(x0, torch.tensor(t), eps)
-            ax.plot(k, x_t, "o-", color=color, ms=3, label=rf"$t={t}$, $\bar\alpha_t={s.alpha_bars[t]:.3f}$")
-        ax.plot(k, x0, "k--", lw=2, label="$x_0$ (clean)")
+            ax.plot(k, x_t, "o-", color=color, ms=3, label=rf"$x_{{{t}}}$, $\bar\alpha_{{{t}}}={s.alpha_bars[t]:.3f}$")
+        ax.plot(k, x0, "k--", lw=2, label=r"$x_{-1}$ (clean, $\bar\alpha_{-1}=1$)")
         ax.set(title=f"{name}: $x_t$ of one action sequence", xlabel="action step $k$ (env steps)", ylabel=ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
@@ -79,15 +79,15 @@ def schedule_explorer(T: int = 50) -> widgets.interactive:
 
 
 def forward_diffusion_explorer(x0: torch.Tensor, eps: torch.Tensor, T: int = 50) -> widgets.interactive:
-    """Sliders for t and kind: the action sequence x0 (H,) and its x_t, with the +-2 std band of q(x_t | x_0)."""
+    """Sliders for t and kind: the clean action sequence x0 (H,) and its x_t, with the +-2 std band of q(x_t | x0)."""
 
     def show(kind, t):
         s = NoiseSchedule(T, kind)
         mean, std = (s.sqrt_alpha_bars[t] * x0).numpy(), s.sqrt_one_minus_alpha_bars[t].item()
         k = np.arange(len(x0))
         fig, ax = plt.subplots(figsize=(7, 3.6))
-        ax.fill_between(k, mean - 2 * std, mean + 2 * std, alpha=0.2, label=r"mean $\pm 2$ std of $q(x_t|x_0)$")
-        ax.plot(k, x0, "k--", label="$x_0$")
+        ax.fill_between(k, mean - 2 * std, mean + 2 * std, alpha=0.2, label=r"mean $\pm 2$ std of $q(x_t|x_{-1})$")
+        ax.plot(k, x0, "k--", label="$x_{-1}$ (clean)")
         ax.plot(k, s.add_noise(x0, torch.tensor(t), eps), "o-", label="$x_t$")
         ax.set(title=rf"{kind}, $t={t}$: $\bar\alpha_t={s.alpha_bars[t]:.3f}$", ylim=(-3.5, 3.5),
                xlabel="action step $k$ (env steps)", ylabel="action (normalised, unitless)")

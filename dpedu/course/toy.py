@@ -148,7 +148,10 @@ def train_regression(data: ToyData, hidden_dim: int = 64, seed: int = 0, n_updat
 
 def sample_diffusion(model: nn.Module, sampler: Sampler, obs: torch.Tensor, seed: int = 0,
                      return_trajectory: bool = False):
-    """Paths for start points obs (B, 1, 2): x_0 (B, H, 2), or (x_0, every visited x_t (S + 1, B, H, 2))."""
+    """Paths for start points obs (B, 1, 2): the clean x_{-1} (B, H, 2), or (x_{-1}, every x visited (S + 1, B, H, 2)).
+
+    The sampler draws x_{T-1} and each step's noise z from one generator seeded with `seed`, in that order.
+    """
     g = torch.Generator().manual_seed(seed)
     shape = (obs.shape[0], model.act_shape[0], 2)
     return sampler.sample(model, shape, obs, generator=g, return_trajectory=return_trajectory)

@@ -15,7 +15,7 @@ import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.collections import LineCollection
 
-from dpedu.course import LABEL, toy
+from dpedu.course import LABEL, denoising_labels, toy
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 
@@ -76,7 +76,7 @@ def plot_losses(losses: dict[str, Sequence[float]], window: int = 50) -> plt.Fig
 def animate_reverse_diffusion(frames: torch.Tensor, timesteps: Sequence[int], path: str,
                               background: Callable[[plt.Axes], None] | None = draw_toy_scene, every: int = 1,
                               fps: int = 8, hold_s: float = 1.5) -> str:
-    """Save a GIF of 2-D paths frames (S + 1, B, H, 2) denoised from x_T to x_0; returns `path`.
+    """Save a GIF of 2-D paths frames (S + 1, B, H, 2), denoised from x_{T-1} to x_{-1}; returns `path`.
 
     timesteps: the S timesteps the sampler visited, descending (sampler.timesteps); frame i is the state
     after i steps, at timestep timesteps[i] (the last frame is the clean sample).
@@ -85,9 +85,7 @@ def animate_reverse_diffusion(frames: torch.Tensor, timesteps: Sequence[int], pa
     frames = frames.cpu().numpy()
     final_side = np.where(frames[-1, :, :, 0].mean(axis=1) < 0, toy.LEFT, toy.RIGHT)
     colors = [SIDE_COLORS[int(s)] for s in final_side]
-    S = len(timesteps)
-    labels = ["$x_T$, pure noise"] + [f"step {i}/{S}, now at $t={timesteps[i]}$" for i in range(1, S)]
-    labels.append(f"step {S}/{S}: the samples $x_0$")
+    labels = denoising_labels(timesteps, "samples")
     shown = list(range(0, len(frames) - 1, every)) + [len(frames) - 1] * (1 + round(hold_s * fps))
 
     fig, ax = plt.subplots(figsize=(6.6, 6.6), dpi=100)  # 660 px: readable at full width in a notebook
