@@ -21,9 +21,10 @@ runtime/ (checkpoint files, torchrun, Ctrl-C, progress, the loss log) and course
 animations, widgets and the 2-D toy task).
 
 Glossary, code name: the paper's symbol.
-    x_t, a_t: the noisy action chunk at diffusion step t (x_0, a_0: clean)     t: the diffusion step, 0..T-1
+    x_t, a_t: the noisy action chunk after diffusion step t                   t: the diffusion step, 0..T-1
+    x0, a0: the clean chunk, x_{-1} in the notebooks (alpha_bar_{-1} = 1; Ho et al. number 1..T and call it x_0)
     alpha_bar_t: \\bar\\alpha_t = prod_{i<=t} (1 - beta_i)                       eps: epsilon ~ N(0, I)
-    eps_theta / model(x_t, t, obs): the noise prediction epsilon_theta        x0_pred: \\hat x_0
+    eps_theta / model(x_t, t, obs): the noise prediction epsilon_theta        x0_pred: \\hat x_{-1}
     alpha_ts, beta_ts: alpha_{t|s}, beta_{t|s} of a respaced step t -> s       sigma: the step's noise scale
     obs_horizon: T_o     action_horizon: H (T_p in Chi et al.)     n_action_steps: T_a (executed per plan)
 """

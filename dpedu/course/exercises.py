@@ -35,7 +35,7 @@ from dpedu.trainer import diffusion_loss
 
 
 def reference_add_noise(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """q(x_t | x_0):  x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps   (Ho et al. 2020, eq. 4).
+    """q(x_t | x0):  x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps   (Ho et al. 2020, eq. 4; x0 is x_{-1}).
 
     x0, eps: (B, H, act_dim); t: (B,) long, one timestep per sample. Returns x_t, (B, H, act_dim).
     """
@@ -219,7 +219,7 @@ def _coef(table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Exercise 1: the forward process q(x_t | x_0).
+# Exercise 1: the forward process q(x_t | x0).
 # ----------------------------------------------------------------------------------------------------------------
 
 ADD_NOISE_EQUATION = "x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps, with alpha_bar_t = schedule.alpha_bars[t]"

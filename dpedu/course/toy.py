@@ -17,11 +17,11 @@ LEFT or RIGHT with equal probability, and the start point says nothing about whi
     waypoint k = line(start -> goal at u_k) + side * bulge * sin(pi u_k) along x,   u_k = (k + 1) / H
 
 so the data of one observation are two clusters of paths. A regression policy trained with MSE learns the
-conditional mean E[x_0 | obs], the average of the two clusters: a path straight through the obstacle.
-A diffusion policy learns the whole distribution p(x_0 | obs) and samples one of the two clusters.
+conditional mean E[x_{-1} | obs], the average of the two clusters: a path straight through the obstacle.
+A diffusion policy learns the whole distribution p(x_{-1} | obs) and samples one of the two clusters.
 
 All coordinates lie in [-1, 1], the range the samplers clip x0_pred to, so no normaliser is needed.
-Shapes: obs (B, 1, 2) (a one-step observation window), trajectories x_0 (B, H, 2).
+Shapes: obs (B, 1, 2) (a one-step observation window), clean trajectories x_{-1} (B, H, 2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-r"""Reverse diffusion: turn noise x_T into a sample x_0 with a noise-prediction model. Notebooks 02 and 06.
+r"""Reverse diffusion: turn noise x_{T-1} into a clean sample x_{-1} with a noise-prediction model. Notebooks 02, 06.
+
+Steps are numbered t = 0..T-1 as the tables are indexed; the clean sample comes before step 0 (x_{-1}, with
+alpha_bar_{-1} = 1). The code keeps the usual names: `x0_pred` for its estimate, `x_T` for the starting noise.
 
 Both samplers visit a descending list of timesteps tau_1 > tau_2 > ... > tau_S (S = n_inference_steps,
 1 <= S <= T) and step from each visited t straight to the next visited s (s = -1 after the last,
@@ -30,7 +33,7 @@ noisiest step; with S = T they are T-1, ..., 0. The steps match diffusers' DDPMS
 DDIMScheduler with timestep_spacing="trailing" (tests/test_sampler.py).
 
 Glossary (code name: symbol): alpha_bar_t: \bar\alpha_t; alpha_ts: \alpha_{t|s}; beta_ts: \beta_{t|s};
-x0_pred: \hat x_0; posterior_mean: \tilde\mu; sigma: \sigma_{t|s}; z: fresh N(0, I) noise.
+x0_pred: \hat x_{-1}; posterior_mean: \tilde\mu; sigma: \sigma_{t|s}; z: fresh N(0, I) noise.
 """
 
 from __future__ import annotations
@@ -143,7 +146,7 @@ class Sampler:
     def sample(self, model: Model, shape: tuple[int, ...], cond: object = None,
                generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
                return_trajectory: bool = False):
-        """Run the reverse chain from x_T ~ N(0, I) to x_0.
+        """Run the reverse chain from x_{T-1} ~ N(0, I) (the argument x_T) to the clean x_{-1}.
 
         Args:
             model: any callable eps = model(x_t, t, cond) with t a (B,) LongTensor.
@@ -153,7 +156,7 @@ class Sampler:
             x_T: start from this noise instead of drawing it.
             return_trajectory: also return every x_t visited, (S + 1, *shape), x_T first.
         Returns:
-            x_0 (shape), or (x_0, trajectory).
+            the clean samples (shape), or (samples, trajectory).
         """
         device, shape = self.schedule.device, tuple(shape)
         if x_T is None:
@@ -200,7 +203,7 @@ class DDPMSampler(Sampler):
 
 
 class DDIMSampler(Sampler):
-    """DDIM: eta = 0 is a deterministic map from x_T to x_0; eta = 1 has DDPM's step variance."""
+    """DDIM: eta = 0 is a deterministic map from x_{T-1} to x_{-1}; eta = 1 has DDPM's step variance."""
 
     def __init__(self, schedule: NoiseSchedule, n_inference_steps: int | None = None, eta: float = 0.0,
                  clip_sample: bool = True):

@@ -1,11 +1,12 @@
-"""Noise schedules and the forward diffusion q(x_t | x_0) (Ho et al. 2020, eq. 4). Notebook 01.
+"""Noise schedules and the forward diffusion q(x_t | x_{-1}) (Ho et al. 2020, eq. 4). Notebook 01.
 
     beta_t        the variance of the noise added at step t, t = 0..T-1
     alpha_t       = 1 - beta_t
     alpha_bar_t   = prod_{i <= t} alpha_i
-    x_t           = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps,   eps ~ N(0, I)
+    x_t           = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps,    eps ~ N(0, I)
 
-Noise grows with t: x_0 is the data, x_{T-1} is (almost) pure noise.
+Noise grows with t: x_t is the sample after step t, x_{T-1} is (almost) pure noise, and the clean data x0 comes
+before step 0 (x_{-1} in the notebooks, alpha_bar_{-1} = 1; Ho et al. number the steps 1..T and call it x_0).
 
 Two schedules:
     linear   beta_t evenly spaced from beta_start to beta_end (Ho et al. 2020).
@@ -43,7 +44,7 @@ def cosine_betas(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> tor
 
 
 class NoiseSchedule:
-    """betas, alphas, alpha_bars of a DDPM, and the forward process q(x_t | x_0).
+    """betas, alphas, alpha_bars of a DDPM, and the forward process q(x_t | x0).
 
     Args:
         n_steps: T, the number of diffusion steps (t = 0..T-1).
@@ -112,7 +113,7 @@ class NoiseSchedule:
         return self.alpha_bars / (1.0 - self.alpha_bars)
 
     def add_noise(self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps.
+        """x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
 
         Args:
             x0: clean samples, (B, ...).
