@@ -133,6 +133,19 @@ class DiffusionPolicy:
 
     def predict_chunk(self, obs_history) -> np.ndarray:
         """A whole plan: obs_history (N, obs_horizon, obs_dim) -> actions (N, action_horizon, act_dim), env units."""
+        return self._plan(self._check_window(obs_history)).cpu().numpy()
+
+    def denoise(self, obs_history, x_T: torch.Tensor | None = None, n_samples: int = 1):
+        """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim)), both in env units.
+
+        obs_history (N, obs_horizon, obs_dim); each window is sampled n_samples times (N * n_samples plans).
+        """
+        obs = self._check_window(obs_history).repeat_interleave(n_samples, dim=0)
+        a0, trajectory = self._plan(obs, x_T=x_T, return_trajectory=True)
+        return a0.cpu().numpy(), trajectory.cpu().numpy()
+
+    def _check_window(self, obs_history) -> torch.Tensor:
+        """Observation windows as a float32 tensor on the policy's device, or a ValueError naming the shape wanted."""
         want = (self.config.obs_horizon, self.obs_dim)
         try:
             obs_history = np.asarray(obs_history.detach().cpu() if torch.is_tensor(obs_history) else obs_history)
@@ -143,14 +156,7 @@ class DiffusionPolicy:
             raise ValueError(f"obs_history must have shape (N, {want[0]}, {want[1]}) with N >= 1 "
                              f"(obs_horizon={want[0]}, obs_dim={want[1]}), got {obs_history.shape}")
         self._check_obs(obs_history.reshape(-1, self.obs_dim))
-        return self._plan(torch.as_tensor(obs_history, dtype=torch.float32, device=self.device)).cpu().numpy()
-
-    def denoise(self, obs_history, x_T: torch.Tensor | None = None, n_samples: int = 1):
-        """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim)), both in env units."""
-        obs = torch.as_tensor(np.asarray(obs_history), dtype=torch.float32, device=self.device)
-        obs = obs.repeat_interleave(n_samples, dim=0)
-        a0, trajectory = self._plan(obs, x_T=x_T, return_trajectory=True)
-        return a0.cpu().numpy(), trajectory.cpu().numpy()
+        return torch.as_tensor(obs_history, dtype=torch.float32, device=self.device)
 
     @torch.inference_mode()
     def _plan(self, obs: torch.Tensor, **sample_kwargs):

@@ -204,6 +204,11 @@ ROWS = [
     ("predict_chunk nan", lambda c: c.policy.predict_chunk(np.full((1, 2, 3), np.nan)), ValueError, r"NaN or inf"),
     ("predict_chunk strings", lambda c: c.policy.predict_chunk(np.full((1, 2, 3), "x")), TypeError,
      r"real numbers, got dtype <U1"),
+    # denoise (the notebooks' plotting call) checks its windows as predict_chunk does: a window cut for another
+    # obs_horizon used to reach the network and fail there as a matrix-shape error.
+    ("denoise obs_horizon", lambda c: c.policy.denoise(np.zeros((1, 1, 3)), n_samples=4), ValueError,
+     r"obs_history must have shape \(N, 2, 3\) .*obs_horizon=2.*got \(1, 1, 3\)"),
+    ("denoise nan", lambda c: c.policy.denoise(np.full((1, 2, 3), np.nan)), ValueError, r"NaN or inf"),
     ("configure fixed key", lambda c: c.policy.configure(hidden_dim=8), ValueError,
      r"\['hidden_dim'\] are fixed by the trained weights; configure\(\) can change \['clip_sample'"),
     ("configure unknown key", lambda c: c.policy.configure(n_inference_step=3), ValueError,
