@@ -5,6 +5,9 @@
 
 Measures, medians over repeated calls:
   predict_chunk_ms   one plan (n_inference_steps denoising steps) at batch 1, as `predict_chunk` is called
+                     (normalising, sampling on the fast path where it applies, un-normalising)
+  plan_ms            the sampling alone, at batch 1 and 100: the literal path (Sampler.sample with the model)
+                     against the fast path (dpedu/runtime/fast_plan.py), interleaved over --rounds rounds
   act_ms_per_step    `act` over whole episodes at batch 1: the amortised cost per environment step with the
                      policy's n_action_steps (a plan every n_action_steps steps)
   step_parts_us      one denoising step (the network's forward) and its parts: a residual block,
@@ -24,11 +27,13 @@ import torch
 
 from dpedu import DiffusionPolicy
 from dpedu.evaluate import rollout_returns
+from dpedu.runtime.fast_plan import planner_for
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("checkpoint")
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--envs", type=int, nargs="+", default=[1, 10, 100])
+parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the literal/fast plan timing")
 parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="inference setting, e.g. n_inference_steps=5 (int values)")
 args = parser.parse_args()
@@ -54,6 +59,22 @@ def median_ms(fn, repeats: int, warmup: int = 20) -> float:
 
 
 query_ms = median_ms(lambda: policy.predict_chunk(obs_history), 500)
+
+# The sampling alone, literal against fast, interleaved so that drift in the box's speed hits both alike.
+planner = planner_for(policy.model, policy.sampler)
+plan_ms = {}
+for batch in (1, 100):
+    obs_b = policy.obs_normalizer.normalize(torch.from_numpy(np.repeat(obs_history, batch, axis=0)))
+    shape = (batch, cfg.action_horizon, policy.act_dim)
+    variants = {"literal": lambda shape=shape, obs_b=obs_b: policy.sampler.sample(policy.model, shape, obs_b,
+                                                                                 policy.generator)}
+    if planner is not None:
+        variants["fast"] = lambda shape=shape, obs_b=obs_b: planner.sample(shape, obs_b, policy.generator)
+    rounds = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, fn in variants.items():
+            rounds[name].append(median_ms(fn, 300 if batch == 1 else 50))
+    plan_ms[batch] = {name: round(statistics.median(r), 3) for name, r in rounds.items()}
 
 
 def episode_steps() -> None:
@@ -92,6 +113,6 @@ for n in args.envs:
 print(json.dumps({
     "benchmark": "query", "threads": args.threads, "sampler": cfg.sampler, "n_inference_steps": cfg.n_inference_steps,
     "n_action_steps": cfg.n_action_steps, "hidden_dim": cfg.hidden_dim, "n_layers": cfg.n_layers,
-    "predict_chunk_ms": round(query_ms, 3), "act_ms_per_step": round(act_ms, 3),
+    "predict_chunk_ms": round(query_ms, 3), "plan_ms": plan_ms, "act_ms_per_step": round(act_ms, 3),
     "episodes_per_s": throughput, "step_parts_us": {k: round(v, 1) for k, v in step_us.items()},
 }))

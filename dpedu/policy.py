@@ -27,6 +27,7 @@ from dpedu.config import DPConfig, resolve_device
 from dpedu.data import Normalizer
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
+from dpedu.runtime.fast_plan import planner_for
 
 
 class ActionQueue:
@@ -80,6 +81,7 @@ class DiffusionPolicy:
         self.obs_normalizer, self.act_normalizer = obs_normalizer.to(self.device), act_normalizer.to(self.device)
         self.env_id = env_id
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
+        self._planner = None
         self._build_sampler()
         self.reset()
 
@@ -164,7 +166,14 @@ class DiffusionPolicy:
         (and, with return_trajectory=True, every visited a_t (S + 1, N, H, act_dim) too)."""
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
-        out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
+        # The same samples as self.sampler.sample, from the measured fast path where it applies (runtime/fast_plan.py:
+        # 0.9 -> 0.44 ms per plan at batch 1, benchmarks/query.py); the trajectory for plots comes from the literal one.
+        planner = None if sample_kwargs else planner_for(self.model, self.sampler, self._planner)
+        if planner is not None:
+            self._planner = planner  # keeps its per-t cache between plans
+            out = planner.sample(shape, obs, self.generator)
+        else:
+            out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
         if isinstance(out, tuple):
             return tuple(self.act_normalizer.unnormalize(x) for x in out)
         return self.act_normalizer.unnormalize(out)
