@@ -167,7 +167,7 @@ class DiffusionPolicy:
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
         # The same samples as self.sampler.sample, from the measured fast path where it applies (runtime/fast_plan.py:
-        # 0.82-0.88 -> 0.43-0.46 ms per plan at batch 1, benchmarks/query.py); plots that need the trajectory take
+        # 0.84-0.86 -> 0.46-0.47 ms per plan at batch 1, benchmarks/query.py); plots that need the trajectory take
         # the literal path.
         planner = None if sample_kwargs else planner_for(self.model, self.sampler, self._planner)
         if planner is not None:

@@ -8,15 +8,13 @@ in what each step no longer recomputes:
     W_obs obs is computed once per plan (obs is fixed during a plan), and W_emb emb(t) + b once per visited t and
     cached until the weights change (tensor versions), so a step's input layer is one addmm;
   - the network's layers are called as functions (F.linear, F.layer_norm), without nn.Module call overhead;
-  - x0_pred and the step are fused in place, as Sampler._fused_step does.
+  - the step itself is the sampler's own fused step (Sampler._fused_step), not a copy of it.
 
 The noise is drawn from the generator in the literal path's order (x_{T-1}, then each step's z), so both paths
 give the same samples to float32 rounding (tests/test_fast_plan.py). benchmarks/query.py times both.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -38,9 +36,7 @@ class FastPlanner:
         # are updated in place (optimizers, load_state_dict, EMA), which bumps their versions; one replaced by
         # assignment would not be seen, and nothing in dpedu does that.
         self._modules, self._params = list(model.modules()), list(model.parameters())
-        # Per visited step: sqrt(1 - alpha_bar_t), 1 / sqrt(alpha_bar_t) and the step's coefficients.
-        self._steps = [(t, math.sqrt(1.0 - sampler.alpha_bar(t)), 1.0 / math.sqrt(sampler.alpha_bar(t)), c)
-                       for (t, _), c in zip(sampler.steps, sampler._coefficients)]
+        self._steps = [(t, c) for (t, _), c in zip(sampler.steps, sampler._coefficients)]  # visited t, coefficients
 
     @staticmethod
     def supports(model) -> bool:
@@ -52,15 +48,15 @@ class FastPlanner:
     def _tables(self) -> tuple:
         """Everything a step reads that does not depend on x_t, as plain tensors (no module lookups in the loop).
 
-        Rebuilt only when a parameter changed (an optimizer's in-place update bumps its version) or was replaced:
-        W_emb emb(t) + b_in for every visited t (S, hidden), and views of the weights.
+        Rebuilt only when a parameter changed in place (an optimizer's update bumps its version): W_emb emb(t) + b_in
+        for every visited t (S, hidden), and views of the weights.
         """
         m = self.model
         key = tuple(p._version for p in self._params)
         if key != self._cache_key:
             w_in, x_size = m.inp.weight.detach(), self.x_size
             n_emb = m.time_embedding.freqs.numel() * 2
-            ts = torch.tensor([t for t, *_ in self._steps], device=w_in.device)
+            ts = torch.tensor([t for t, _ in self._steps], device=w_in.device)
             emb_terms = F.linear(m.time_embedding(ts), w_in[:, w_in.shape[1] - n_emb:], m.inp.bias.detach())
             blocks = [(b.norm.normalized_shape, b.norm.weight.detach(), b.norm.bias.detach(), b.norm.eps,
                        b.fc1.weight.detach(), b.fc1.bias.detach(), b.fc2.weight.detach().t(), b.fc2.bias.detach())
@@ -75,28 +71,19 @@ class FastPlanner:
     def sample(self, shape: tuple[int, ...], obs: torch.Tensor, generator: torch.Generator | None = None
                ) -> torch.Tensor:
         """x_{-1} of `shape` (B, H, act_dim) for observation windows obs (B, To, obs_dim), normalised."""
-        device, B, x_size, clip = self.sampler.schedule.device, shape[0], self.x_size, self.sampler.clip_sample
+        sampler, device, B, x_size = self.sampler, self.sampler.schedule.device, shape[0], self.x_size
         w_x_t, w_obs, emb_terms, blocks, (out_shape, out_lw, out_lb, out_eps, w_out, b_out) = self._tables()
         # W_obs obs is the same at every step of this plan: (S, B, hidden) = W_emb emb(t) + b_in + W_obs obs, once.
         cond_terms = emb_terms[:, None] + F.linear(obs.reshape(B, -1), w_obs)
         x = torch.randn(shape, generator=generator, device=device).reshape(B, x_size)  # x_{T-1}
-        for cond_term, (_, sqrt_one_minus_ab, inv_sqrt_ab, c) in zip(cond_terms, self._steps):
+        for cond_term, (t, c) in zip(cond_terms, self._steps):
             h = torch.addmm(cond_term, x, w_x_t)  # = W_in [x_t, obs, emb(t)] + b_in
             for norm_shape, lw, lb, ln_eps, w1, b1, w2_t, b2 in blocks:  # h + W2 silu(W1 LayerNorm(h))
                 z = F.linear(F.layer_norm(h, norm_shape, lw, lb, ln_eps), w1, b1)
                 h = torch.addmm(h + b2, F.silu(z), w2_t)
             eps = F.linear(F.layer_norm(h, out_shape, out_lw, out_lb, out_eps), w_out, b_out)
-            x_s = torch.add(x, eps, alpha=-sqrt_one_minus_ab).mul_(inv_sqrt_ab)  # x0_pred
-            if clip:
-                x_s.clamp_(-1.0, 1.0)
-            x_s.mul_(c.x0_coef)
-            if c.x_t_coef != 0.0:
-                x_s.add_(x, alpha=c.x_t_coef)
-            if c.eps_coef != 0.0:
-                x_s.add_(eps, alpha=c.eps_coef)
-            if c.sigma > 0.0:
-                x_s.add_(torch.randn(shape, generator=generator, device=device).reshape(B, x_size), alpha=c.sigma)
-            x = x_s
+            z = torch.randn(shape, generator=generator, device=device).reshape(B, x_size) if c.sigma > 0.0 else None
+            x = sampler._fused_step(x, eps, t, c, z)  # the sampler's own step, as Sampler.sample runs it
         return x.reshape(shape)
 
 
