@@ -147,7 +147,7 @@ class Trainer:
         data_seed = distributed.data_seed(cfg.seed)  # cfg.seed in a single process
 
         # The data: a demonstrator acting in the environment, whole episodes into a FIFO buffer.
-        self.demonstrator = make_demonstrator(env, data_seed)
+        self.demonstrator = make_demonstrator(env, data_seed, cfg.explore_noise)
         self.env = gym.make(env)
         self._obs, _ = self.env.reset(seed=data_seed)
         self.obs_dim, self.act_dim = self.env.observation_space.shape[0], self.action_space.shape[0]

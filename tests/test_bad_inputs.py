@@ -17,6 +17,7 @@ import torch
 from dpedu import DiffusionPolicy, Trainer
 from dpedu.cli import main
 from dpedu.config import DPConfig
+from dpedu.envs import make_demonstrator
 from dpedu.evaluate import evaluate_policy
 from dpedu.runtime.checkpoint import policy_state
 from dpedu.sampler import make_sampler
@@ -128,6 +129,11 @@ ROWS = [
     ("cfg device cuda:x", config(device="cuda:x"), ValueError, r"device must be .* got 'cuda:x'"),
     ("cfg ema_decay 1", config(ema_decay=1.0), ValueError, r"ema_decay must be in \[0, 1\), got 1.0"),
     ("cfg max_grad_norm 0", config(max_grad_norm=0.0), ValueError, r"max_grad_norm must be None or .* got 0.0"),
+    ("cfg explore_noise < 0", config(explore_noise=-0.1), ValueError,
+     r"explore_noise must be a finite number >= 0, got -0.1"),
+    ("cfg explore_noise inf", config(explore_noise=math.inf), ValueError, r"explore_noise must be .* got inf"),
+    ("demonstrator explore_noise nan", lambda c: make_demonstrator("Pendulum-v1", 0, explore_noise=math.nan),
+     ValueError, r"explore_noise must be a finite number >= 0, got nan"),
     ("cfg conditioning", config(conditioning="attention"), ValueError,
      r"conditioning must be one of \('concat', 'film'\), got 'attention'"),
     ("cfg seed negative", config(seed=-1), ValueError, r"seed must be >= 0, got -1"),

@@ -111,6 +111,25 @@ def test_directions_lazy_seeded_and_reset():
     assert not np.array_equal(c.directions, first)
 
 
+def test_explore_noise_is_dart_and_off_by_default():
+    """explore() executes label + N(0, sigma^2) clipped to the torque limit; sigma = 0 returns the label and draws
+    nothing (so the default data are those of a demonstrator without the option); the label never changes."""
+    obs = np.tile(np.array([[-1.0, 0.0, 0.0], [np.cos(0.01), np.sin(0.01), 0.0]]), (200, 1))  # a kick, a small LQR push
+    quiet, plain = make_demonstrator("Pendulum-v1", 7), PendulumDemonstrator(seed=7)
+    label = quiet.act(obs)
+    assert quiet.explore(label) is label
+    np.testing.assert_array_equal(plain.act(obs), label)  # the same random state after explore(): nothing drawn
+    noisy = make_demonstrator("Pendulum-v1", 7, explore_noise=0.5)
+    np.testing.assert_array_equal(noisy.act(obs), label)
+    executed = noisy.explore(label)
+    assert executed.dtype == np.float32 and executed.shape == label.shape
+    assert np.all(np.abs(executed) <= 2.0)
+    inside = np.abs(label) < 1.0  # away from the clip, the noise is N(0, 0.5^2)
+    assert abs(np.std(executed[inside] - label[inside]) - 0.5) < 0.05
+    assert make_demonstrator("dpedu/Detour-v0", 0).explore_noise == 0.4  # each task keeps its default
+    assert make_demonstrator("dpedu/Detour-v0", 0, explore_noise=0.0).explore_noise == 0.0
+
+
 def test_lqr_gain_stabilises_linearised_model():
     dt = 0.05
     K, P = lqr_balance_gain()

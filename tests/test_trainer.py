@@ -59,6 +59,27 @@ def test_same_seed_same_numbers_different_seed_different():
     assert h1 != h3
 
 
+def test_explore_noise_moves_the_states_and_keeps_the_labels_clean():
+    """DART: with explore_noise the environment runs noisy torques (other states than without), and every
+    recorded action is still the demonstrator's own label for its observation, inside the torque limit."""
+    from dpedu.envs.pendulum import E_BOTTOM, REST_ENERGY, REST_SPEED, PendulumDemonstrator, pendulum_energy
+
+    def collect(noise):
+        trainer = Trainer("diffusion", seed=3, config={**TINY, "explore_noise": noise}, progress=False)
+        for _ in range(200):  # one whole episode
+            trainer.collect_step()
+        return trainer.buffer.all_obs().numpy(), trainer.buffer.all_act()
+
+    (obs0, _), (obs1, act1) = collect(0.0), collect(0.5)
+    assert not np.allclose(obs0, obs1)
+    expert = PendulumDemonstrator(seed=0)
+    theta, theta_dot = np.arctan2(obs1[:, 1], obs1[:, 0]), obs1[:, 2]
+    near_rest = (pendulum_energy(theta, theta_dot) - E_BOTTOM < REST_ENERGY) & (np.abs(theta_dot) < REST_SPEED)
+    away_from_rest = ~near_rest  # there the kick's direction is a per-episode draw
+    np.testing.assert_allclose(expert.act(obs1)[away_from_rest], act1[away_from_rest], atol=1e-6)
+    assert (act1.abs() <= 2.0).all()
+
+
 def test_policy_is_a_diffusion_policy_with_ema_weights(tiny_trainer):
     policy = tiny_trainer.policy
     assert isinstance(policy, DiffusionPolicy)

@@ -4,7 +4,7 @@
     detour.py        dpedu/Detour-v0 (registered on import): round a disk on either side    (notebook 05)
     demonstrator.py  what a demonstrator offers: reset, act (the label), explore (what runs)
 
-`make_demonstrator(env_id, seed)` builds the one for a task.
+`make_demonstrator(env_id, seed, explore_noise)` builds the one for a task.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ DEMONSTRATORS = {"Pendulum-v1": PendulumDemonstrator, "dpedu/Detour-v0": DetourD
 EPISODE_MEASURES = {"dpedu/Detour-v0": detour.episode_measures}
 
 
-def make_demonstrator(env_id: str, seed: int | None = None):
-    """The built-in demonstrator for `env_id` (a key of DEMONSTRATORS), its random choices seeded by `seed`."""
+def make_demonstrator(env_id: str, seed: int | None = None, explore_noise: float | None = None):
+    """The built-in demonstrator for `env_id` (a key of DEMONSTRATORS), its random choices seeded by `seed`;
+    explore_noise: the std of the DART noise its explore() adds (None: the task's default, 0 for Pendulum-v1,
+    0.4 for dpedu/Detour-v0)."""
     if env_id not in DEMONSTRATORS:
         raise ValueError(f"no built-in demonstrator for env id {env_id!r}; supported ids: {', '.join(DEMONSTRATORS)}")
-    return DEMONSTRATORS[env_id](seed=seed)
+    noise = {} if explore_noise is None else {"explore_noise": explore_noise}
+    return DEMONSTRATORS[env_id](seed=seed, **noise)
 
 
 __all__ = ["DEMONSTRATORS", "EPISODE_MEASURES", "DetourDemonstrator", "PendulumDemonstrator", "make_demonstrator"]

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+def check_explore_noise(explore_noise) -> float:
+    """explore_noise must be a finite number >= 0 (the std of explore()'s noise, in action units)."""
+    if isinstance(explore_noise, bool) or not isinstance(explore_noise, (int, float)) or not (
+            math.isfinite(explore_noise) and explore_noise >= 0):
+        raise ValueError(f"explore_noise must be a finite number >= 0, got {explore_noise!r}")
+    return float(explore_noise)
 
 
 class Demonstrator:

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from dpedu.envs.demonstrator import Demonstrator
+from dpedu.envs.demonstrator import Demonstrator, check_explore_noise
 
 SPEED, RADIUS, GOAL_RADIUS = 0.05, 0.3, 0.1
 START_X, START_NOISE, GOAL = -1.2, 0.02, (1.0, 0.0)
@@ -100,7 +100,7 @@ class DetourDemonstrator(Demonstrator):
 
     def __init__(self, seed: int | None = None, explore_noise: float = 0.4):
         self._rng = np.random.default_rng(seed)
-        self.explore_noise = explore_noise
+        self.explore_noise = check_explore_noise(explore_noise)
         self._sides: np.ndarray | None = None
 
     @property

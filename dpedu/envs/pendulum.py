@@ -80,7 +80,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from dpedu.envs.demonstrator import Demonstrator
+from dpedu.envs.demonstrator import Demonstrator, check_explore_noise
 
 __all__ = ["PendulumDemonstrator", "lqr_balance_gain", "pendulum_energy"]
 
@@ -145,8 +145,9 @@ class PendulumDemonstrator(Demonstrator):
         action = expert.act(obs)   # shape (1,), float32, within [-2, 2]
     """
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, seed: int | None = None, explore_noise: float = 0.0):
         self._rng = np.random.default_rng(seed)
+        self.explore_noise = check_explore_noise(explore_noise)
         self._K, self._P = lqr_balance_gain()
         self._directions: np.ndarray | None = None
 
@@ -162,6 +163,17 @@ class PendulumDemonstrator(Demonstrator):
     def reset(self) -> None:
         """Start new episode(s): forget the directions; new ones are drawn on the next act()."""
         self._directions = None
+
+    def explore(self, action: np.ndarray) -> np.ndarray:
+        """The torque executed while collecting: the label plus N(0, explore_noise^2), clipped to [-2, 2] (DART).
+
+        With the default explore_noise = 0 it is the label itself and draws nothing, so the demonstrations (and
+        every result trained on them) are those of a demonstrator without the option.
+        """
+        if self.explore_noise == 0.0:
+            return action
+        noise = self.explore_noise * self._rng.standard_normal(np.shape(action))
+        return np.clip(action + noise, -MAX_TORQUE, MAX_TORQUE).astype(np.float32)
 
     def state_dict(self) -> dict:
         """Its random state and the current episode's directions (for trainer checkpoints)."""
