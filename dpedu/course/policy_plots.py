@@ -140,7 +140,7 @@ def inference_explorer(policy, n_episodes: int = 10, seed: int = 0, env_id: str 
 
 # ----- notebook 06's sweeps over training seeds -----
 
-# python benchmarks/inference.py --seeds 42 0 1 2 3 > dpedu/course/inference_seeds.jsonl
+# python benchmarks/inference.py --seeds 42 0 1 2 3 4 5 6 7 8 > dpedu/course/inference_seeds.jsonl
 INFERENCE_SEEDS = Path(__file__).parent / "inference_seeds.jsonl"
 
 
