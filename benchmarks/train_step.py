@@ -2,6 +2,7 @@
 
     python benchmarks/train_step.py                  # 2 torch threads, reference defaults
     python benchmarks/train_step.py --threads 1 --set n_layers=2 --compile
+    python benchmarks/train_step.py --profile        # where an update's time goes, op by op (torch.profiler)
 
 Variants are timed in one process, interleaved round by round (this box is noisy), median of the rounds:
   dpedu          Trainer._update: one gather per batch, fused Adam, one foreach lerp for the EMA
@@ -34,6 +35,8 @@ parser.add_argument("--rounds", type=int, default=15)
 parser.add_argument("--updates", type=int, default=40, help="updates per variant per round")
 parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (int/float)")
 parser.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
+parser.add_argument("--profile", action="store_true",
+                    help="also torch.profiler over 100 updates: self CPU ms per update of the 12 costliest ops")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 overrides = {k: (int(v) if v.lstrip("-").isdigit() else float(v)) for k, v in (s.split("=") for s in args.set)}
@@ -167,6 +170,17 @@ forward_backward()
 breakdown = {"batch": part_ms(batch), "forward_backward": part_ms(forward_backward),
              "adam_step": part_ms(trainer.optimizer.step), "ema": part_ms(ema_step)}
 
+profile_ms = None
+if args.profile:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(100):
+            trainer.update()
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    profile_ms = {"total": round(sum(e.self_cpu_time_total for e in ops) / 100e3, 3),
+                  **{e.key: round(e.self_cpu_time_total / 100e3, 3) for e in ops[:12]}}
+
 flops = update_flops(trainer.model)
 peak = matmul_peak_gflops()
 floor_measured, floor_nominal = flops / peak / 1e6, flops / 300e9 * 1e3
@@ -180,5 +194,5 @@ print(json.dumps({
     "ratio_to_floor": {"measured_peak": round(ms["dpedu"] / floor_measured, 2),
                        "nominal_300_gflops": round(ms["dpedu"] / floor_nominal, 2)},
     "breakdown_ms": breakdown, "forward_backward_at_peak_ms": round(flops / peak / 1e6, 3),
-    "compile_s": compile_s, "rounds": args.rounds, "updates_per_round": args.updates,
+    "compile_s": compile_s, "rounds": args.rounds, "updates_per_round": args.updates, "profile_ms": profile_ms,
 }))
