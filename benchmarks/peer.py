@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 DPEDU = """
-import json, statistics, sys, time
+import json, statistics, time
 import numpy as np, torch
 torch.set_num_threads({threads})
 from dpedu import Trainer

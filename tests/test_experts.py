@@ -127,7 +127,9 @@ def test_explore_noise_is_dart_and_off_by_default():
     inside = np.abs(label) < 1.0  # away from the clip, the noise is N(0, 0.5^2)
     assert abs(np.std(executed[inside] - label[inside]) - 0.5) < 0.05
     assert make_demonstrator("dpedu/Detour-v0", 0).explore_noise == 0.4  # each task keeps its default
-    assert make_demonstrator("dpedu/Detour-v0", 0, explore_noise=0.0).explore_noise == 0.0
+    quiet_detour, step = make_demonstrator("dpedu/Detour-v0", 0, explore_noise=0.0), np.ones(2, np.float32)
+    assert quiet_detour.explore_noise == 0.0 and quiet_detour.explore(step) is step  # one rule for every task
+    assert PendulumDemonstrator(seed=0, explore_noise=np.float32(0.5)).explore_noise == 0.5  # numpy scalars too
 
 
 def test_lqr_gain_stabilises_linearised_model():

@@ -98,6 +98,8 @@ class DetourDemonstrator(Demonstrator):
         explore_noise: std of the Gaussian noise explore() adds to an executed action (then clipped to the box).
     """
 
+    ACTION_BOUND = 1.0
+
     def __init__(self, seed: int | None = None, explore_noise: float = 0.4):
         self._rng = np.random.default_rng(seed)
         self.explore_noise = check_explore_noise(explore_noise)
@@ -130,10 +132,6 @@ class DetourDemonstrator(Demonstrator):
         a[home] = to_goal / np.maximum(np.abs(to_goal).max(axis=1, keepdims=True), SPEED)
         action = np.clip(a, -1.0, 1.0).astype(np.float32)
         return action[0] if single else action
-
-    def explore(self, action: np.ndarray) -> np.ndarray:
-        noise = self.explore_noise * self._rng.standard_normal(np.shape(action))
-        return np.clip(action + noise, -1.0, 1.0).astype(np.float32)
 
     def state_dict(self) -> dict:
         from dpedu.runtime.checkpoint import rng_state

@@ -145,6 +145,8 @@ class PendulumDemonstrator(Demonstrator):
         action = expert.act(obs)   # shape (1,), float32, within [-2, 2]
     """
 
+    ACTION_BOUND = MAX_TORQUE
+
     def __init__(self, seed: int | None = None, explore_noise: float = 0.0):
         self._rng = np.random.default_rng(seed)
         self.explore_noise = check_explore_noise(explore_noise)
@@ -163,17 +165,6 @@ class PendulumDemonstrator(Demonstrator):
     def reset(self) -> None:
         """Start new episode(s): forget the directions; new ones are drawn on the next act()."""
         self._directions = None
-
-    def explore(self, action: np.ndarray) -> np.ndarray:
-        """The torque executed while collecting: the label plus N(0, explore_noise^2), clipped to [-2, 2] (DART).
-
-        With the default explore_noise = 0 it is the label itself and draws nothing, so the demonstrations (and
-        every result trained on them) are those of a demonstrator without the option.
-        """
-        if self.explore_noise == 0.0:
-            return action
-        noise = self.explore_noise * self._rng.standard_normal(np.shape(action))
-        return np.clip(action + noise, -MAX_TORQUE, MAX_TORQUE).astype(np.float32)
 
     def state_dict(self) -> dict:
         """Its random state and the current episode's directions (for trainer checkpoints)."""
