@@ -5,13 +5,13 @@
 
 Measures, medians over repeated calls:
   predict_chunk_ms   one plan (n_inference_steps denoising steps) at batch 1, as `predict_chunk` is called
-                     (normalising, sampling on the fast path where it applies, un-normalising)
-  plan_ms            the sampling alone, at batch 1 and 100: the literal path (Sampler.sample with the model)
-                     against the fast path (dpedu/runtime/fast_plan.py), interleaved over --rounds rounds
+                     (normalising, Sampler.sample with the model, un-normalising)
+  plan_ms            the sampling alone (Sampler.sample with the model), at batch 1 and 100, medians of --rounds
+                     rounds
   act_ms_per_step    `act` over whole episodes at batch 1: the amortised cost per environment step with the
                      policy's n_action_steps (a plan every n_action_steps steps)
-  step_parts_us      one denoising step (the network's forward) and its parts: a residual block,
-                     the timestep embedding, the sampler's arithmetic (fused; as written), in microseconds
+  step_parts_us      one denoising step and its parts: the network's forward, a residual block, the timestep
+                     embedding, the sampler's step (its arithmetic), in microseconds
   episodes_per_s     full 200-step Pendulum episodes per second with N environments stepped together
                      (`evaluate.rollout_returns`, one batched plan for all N), environment time included
 Prints one JSON line.
@@ -27,13 +27,12 @@ import torch
 
 from dpedu import DiffusionPolicy
 from dpedu.evaluate import rollout_returns
-from dpedu.runtime.fast_plan import planner_for
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("checkpoint")
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--envs", type=int, nargs="+", default=[1, 10, 100])
-parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the literal/fast plan timing")
+parser.add_argument("--rounds", type=int, default=5, help="rounds of the plan timing (median of their medians)")
 parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="inference setting, e.g. n_inference_steps=5 (int values)")
 args = parser.parse_args()
@@ -60,21 +59,16 @@ def median_ms(fn, repeats: int, warmup: int = 20) -> float:
 
 query_ms = median_ms(lambda: policy.predict_chunk(obs_history), 500)
 
-# The sampling alone, literal against fast, interleaved so that drift in the box's speed hits both alike.
-planner = planner_for(policy.model, policy.sampler)
+# The sampling alone: the sampler's loop over its step with the network's modules (what act() runs).
 plan_ms = {}
 for batch in (1, 100):
     obs_b = policy.obs_normalizer.normalize(torch.from_numpy(np.repeat(obs_history, batch, axis=0)))
     shape = (batch, cfg.action_horizon, policy.act_dim)
-    variants = {"literal": lambda shape=shape, obs_b=obs_b: policy.sampler.sample(policy.model, shape, obs_b,
-                                                                                 policy.generator)}
-    if planner is not None:
-        variants["fast"] = lambda shape=shape, obs_b=obs_b: planner.sample(shape, obs_b, policy.generator)
-    rounds = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, fn in variants.items():
-            rounds[name].append(median_ms(fn, 300 if batch == 1 else 50))
-    plan_ms[batch] = {name: round(statistics.median(r), 3) for name, r in rounds.items()}
+    def plan(shape=shape, obs_b=obs_b):
+        return policy.sampler.sample(policy.model, shape, obs_b, policy.generator)
+
+    rounds = [median_ms(plan, 300 if batch == 1 else 50) for _ in range(args.rounds)]
+    plan_ms[batch] = round(statistics.median(rounds), 3)
 
 
 def episode_steps() -> None:
@@ -92,15 +86,13 @@ with torch.inference_mode():
     t, eps = torch.full((1,), cfg.n_diffusion_steps - 1), torch.zeros_like(x)
     h = torch.zeros(1, cfg.hidden_dim)
     sampler = policy.sampler
-    (t1, s1), coefs = sampler.steps[1], sampler._coefficients[1]
-    noise = torch.zeros_like(x) if coefs.sigma > 0 else None
-    # The sampler's fused step (what sample() runs) against the step as written (README, "The package").
+    t1, s1 = sampler.steps[1]
+    noise = torch.zeros_like(x)
     step_us = {
         "network": median_ms(lambda: model(x, t, obs_n), 2000) * 1e3,
         "residual_block": median_ms(lambda: model.blocks[0](h), 2000) * 1e3,
         "time_embedding": median_ms(lambda: model.time_embedding(t), 2000) * 1e3,
-        "sampler_step": median_ms(lambda: sampler._fused_step(x, eps, t1, coefs, noise), 2000) * 1e3,
-        "sampler_step_literal": median_ms(lambda: sampler.step(x, eps, t1, s1, noise), 2000) * 1e3,
+        "sampler_step": median_ms(lambda: sampler.step(x, eps, t1, s1, noise), 2000) * 1e3,
     }
 
 throughput = {}

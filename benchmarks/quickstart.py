@@ -12,6 +12,11 @@ import time
 
 import torch
 
+# Arguments first: `--help` (or a bad flag) must answer before five minutes of training, not after.
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--out", default="runs/quickstart", help="folder for policy.pt")
+args = parser.parse_args()
+
 t0 = time.perf_counter()
 # ---- the Quick Start ----
 from dpedu import Trainer  # noqa: E402
@@ -23,9 +28,6 @@ print(f"Loss: {metrics['loss']:.4f}")
 # ---- end ----
 wall = time.perf_counter() - t0
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--out", default="runs/quickstart")
-args = parser.parse_args()
 path = trainer.policy.save(f"{args.out}/policy.pt")
 print(json.dumps({"benchmark": "quickstart", "loss": round(metrics["loss"], 4), "n_updates": metrics["n_updates"],
                   "wall_time_s": round(wall, 1), "collect_s": metrics["collect_s"], "update_s": metrics["update_s"],

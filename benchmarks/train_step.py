@@ -5,7 +5,7 @@
     python benchmarks/train_step.py --profile        # where an update's time goes, op by op (torch.profiler)
 
 Variants are timed in one process, interleaved round by round (this box is noisy), median of the rounds:
-  dpedu          Trainer._update: one gather per batch, fused Adam, one foreach lerp for the EMA
+  dpedu          Trainer.update: one gather per batch, fused Adam, one foreach lerp for the EMA
   straightforward the same network and loss, but the batch built sample by sample in Python from a
                  list of episodes, Adam with per-parameter kernels, the EMA a Python loop over parameters
   compiled       (--compile) dpedu's update with torch.compile(model); its compile time is reported

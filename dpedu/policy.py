@@ -27,15 +27,14 @@ from dpedu.config import DPConfig, resolve_device
 from dpedu.data import Normalizer
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
-from dpedu.runtime.fast_plan import planner_for
 
 
-class ActionQueue:
+class RecedingHorizon:
     """The receding-horizon bookkeeping of a chunking policy (the diagram at the top of this module).
 
-    Keeps the last obs_horizon observations of N environments (padded with the first one after reset, as
-    training pads windows at episode starts) and the actions still to execute from the current plan;
-    asks `plan(obs_history)` for a new plan only when those run out.
+    Two queues for N environments: the last obs_horizon observations (padded with the first one after reset, as
+    training pads windows at episode starts) and the actions still to execute from the current plan. It asks
+    `plan(obs_history)` for a new plan only when the actions run out.
     """
 
     def __init__(self, obs_horizon: int, n_action_steps: int):
@@ -81,7 +80,6 @@ class DiffusionPolicy:
         self.obs_normalizer, self.act_normalizer = obs_normalizer.to(self.device), act_normalizer.to(self.device)
         self.env_id = env_id
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
-        self._planner = None
         self._build_sampler()
         self.reset()
 
@@ -120,7 +118,7 @@ class DiffusionPolicy:
             if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
                 raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
             self.generator.manual_seed(int(seed))
-        self._queue = ActionQueue(self.config.obs_horizon, self.config.n_action_steps)
+        self._queue = RecedingHorizon(self.config.obs_horizon, self.config.n_action_steps)
 
     def act(self, obs) -> np.ndarray:
         """obs (obs_dim,) -> action (act_dim,), or obs (N, obs_dim) -> actions (N, act_dim); env units."""
@@ -142,7 +140,9 @@ class DiffusionPolicy:
 
         obs_history (N, obs_horizon, obs_dim); each window is sampled n_samples times (N * n_samples plans).
         """
-        obs = self._check_window(obs_history).repeat_interleave(n_samples, dim=0)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be an int >= 1 (plans per observation window), got {n_samples!r}")
+        obs = self._check_window(obs_history).repeat_interleave(int(n_samples), dim=0)
         a0, trajectory = self._plan(obs, x_T=x_T, return_trajectory=True)
         return a0.cpu().numpy(), trajectory.cpu().numpy()
 
@@ -166,18 +166,24 @@ class DiffusionPolicy:
         (and, with return_trajectory=True, every visited a_t (S + 1, N, H, act_dim) too)."""
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
-        # The same samples as self.sampler.sample, from the measured fast path where it applies (runtime/fast_plan.py:
-        # 0.84-0.86 -> 0.46-0.47 ms per plan at batch 1, benchmarks/query.py); plots that need the trajectory take
-        # the literal path.
-        planner = None if sample_kwargs else planner_for(self.model, self.sampler, self._planner)
-        if planner is not None:
-            self._planner = planner  # keeps its per-t cache between plans
-            out = planner.sample(shape, obs, self.generator)
-        else:
-            out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
+        out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
+        a0 = out[0] if isinstance(out, tuple) else out
+        if not torch.isfinite(a0).all():
+            raise self._non_finite_error(obs)
         if isinstance(out, tuple):
             return tuple(self.act_normalizer.unnormalize(x) for x in out)
         return self.act_normalizer.unnormalize(out)
+
+    def _non_finite_error(self, obs: torch.Tensor) -> Exception:
+        """Why a plan came out NaN or inf from finite observations: the weights (RuntimeError), or observations far
+        outside the range the network was trained on (ValueError)."""
+        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            return RuntimeError(f"the policy's weights contain NaN or inf ({bad[0]}"
+                                f"{' and more' if len(bad) > 1 else ''}); the observations are finite")
+        return ValueError(f"the network produced NaN or inf actions: the observations, normalised, reach "
+                          f"{obs.abs().max().item():.3g} where the training data lie in [-1, 1]; check the "
+                          "observation's units and order")
 
     def _check_obs(self, obs) -> np.ndarray:
         if torch.is_tensor(obs):
@@ -192,9 +198,11 @@ class DiffusionPolicy:
         if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim or obs.size == 0:
             raise ValueError(f"observation must have shape ({self.obs_dim},) or (N, {self.obs_dim}) with N >= 1, "
                              f"got {obs.shape}")
-        if not np.isfinite(obs).all():
-            raise ValueError("observation contains NaN or inf")
-        return obs.astype(np.float32, copy=False)
+        obs32 = obs.astype(np.float32, copy=False)
+        if not np.isfinite(obs32).all():  # after the cast: a float64 1e39 is finite, and inf in float32
+            what = "NaN or inf" if not np.isfinite(obs).all() else "values beyond float32's range (|x| > 3.4e38)"
+            raise ValueError(f"observation contains {what}")
+        return obs32
 
     # ------------------------------------------------------------------ checkpoints
 

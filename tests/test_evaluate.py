@@ -34,7 +34,9 @@ def test_episode_i_gets_seed_plus_i_whatever_the_batch():
 def test_evaluate_policy_reports_a_normalised_score():
     result = evaluate_policy(make_demonstrator("Pendulum-v1", 0), n_episodes=10, seed=0)
     assert result["normalized_score"] == pytest.approx(1.0, abs=0.05)
-    assert len(result["returns"]) == 10 and result["std_return"] >= 0
+    returns = np.array(result["returns"])
+    assert len(returns) == 10 and result["std_return"] == pytest.approx(returns.std())
+    assert result["se_return"] == pytest.approx(returns.std(ddof=1) / np.sqrt(10))
 
 
 def test_rollouts_record_the_executed_actions_episode_by_episode():
@@ -48,7 +50,9 @@ def test_action_change_is_the_mean_absolute_step_to_step_change():
     jumps = np.array([[1.0], [-1.0], [1.0]])  # changes of 2 per step
     np.testing.assert_allclose(action_change([ramp, jumps, np.zeros((1, 1))]), [1.5, 2.0, 0.0])
     result = evaluate_policy(make_demonstrator("Pendulum-v1", 0), n_episodes=4, seed=0, baselines=False)
-    assert result["mean_action_change"] > 0 and result["se_action_change"] >= 0
+    per_episode = action_change(rollouts(make_demonstrator("Pendulum-v1", 0), n_episodes=4, seed=0)["actions"])
+    assert result["mean_action_change"] == pytest.approx(per_episode.mean()) and per_episode.mean() > 0
+    assert result["se_action_change"] == pytest.approx(per_episode.std(ddof=1) / 2)  # sqrt(4 episodes)
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(n_episodes=0), "n_episodes"), (dict(seed=-1), "seed"),

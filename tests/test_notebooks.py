@@ -22,8 +22,12 @@ def code_cells(path):
     return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
 
 
-def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 5
+def test_the_notebooks_are_numbered_in_reading_order_and_listed_in_the_readme():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(1, len(NOTEBOOKS) + 1)), [p.name for p in NOTEBOOKS]
+    readme = (NOTEBOOKS[0].parents[1] / "README.md").read_text()
+    missing = [p.name for p in NOTEBOOKS if p.name not in readme]
+    assert not missing, f"README's course list lacks {missing}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -1,5 +1,7 @@
 """DiffusionPolicy: shapes, the receding-horizon rule, save/load, bad input."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -11,9 +13,11 @@ OBS = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 
 
 def fresh(trainer, **changes):
-    policy = trainer.policy
-    policy.configure(**{"n_action_steps": 1, "seed": 0, **changes})
-    return policy
+    """A policy of its own with the trainer's weights: tests that configure it leave the shared trainer's alone."""
+    shared = trainer.policy
+    policy = DiffusionPolicy(shared.config, copy.deepcopy(shared.model), shared.obs_normalizer, shared.act_normalizer,
+                             env_id=shared.env_id, device="cpu")
+    return policy.configure(**{"n_action_steps": 1, "seed": 0, **changes})
 
 
 def test_act_shapes_single_and_batch(tiny_trainer):

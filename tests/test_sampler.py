@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dpedu.sampler import DDIMSampler, DDPMSampler, make_sampler, respaced_timesteps
-from dpedu.schedule import NoiseSchedule
+from dpedu.diffusion.sampler import DDIMSampler, DDPMSampler, make_sampler, respaced_timesteps
+from dpedu.diffusion.schedule import NoiseSchedule
 
 diffusers = pytest.importorskip("diffusers")
 DIFFUSERS_NAME = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
@@ -215,16 +215,19 @@ def test_sampler_bad_input(build, exc, match):
         build(NoiseSchedule(50))
 
 
-@pytest.mark.parametrize("clip", [True, False])
 @pytest.mark.parametrize("make", [lambda s: DDPMSampler(s, 10), lambda s: DDIMSampler(s, 10, eta=0.0),
                                   lambda s: DDIMSampler(s, 7, eta=0.6), lambda s: DDPMSampler(s, 50)])
-def test_the_fast_loop_takes_the_literal_step(make, clip):
-    """sample() runs _fused_step (fewer kernels); it must be `step`, the formulas as written, to float rounding."""
+def test_step_draws_the_noise_it_is_not_given(make):
+    """step(z=None, generator=g) draws z ~ N(0, I) from g where it adds noise, and nothing where it does not."""
     sampler = make(NoiseSchedule(50, "cosine"))
-    sampler.clip_sample = clip
-    g = torch.Generator().manual_seed(0)
-    for (t, s), c in zip(sampler.steps, sampler._coefficients):
-        x, eps, z = (torch.randn(16, 8, 2, generator=g) for _ in range(3))
-        literal, _ = sampler.step(x, eps, t, s, z)
-        fused = sampler._fused_step(x, eps, t, c, z if c.sigma > 0 else None)
-        torch.testing.assert_close(fused, literal, rtol=1e-5, atol=1e-6 / math.sqrt(sampler.alpha_bar(t)))
+    for t, s in sampler.steps:
+        x, eps = torch.randn(4, 8, 2), torch.randn(4, 8, 2)
+        g = torch.Generator().manual_seed(1)
+        drawn, _ = sampler.step(x, eps, t, s, generator=g)
+        z = torch.randn(4, 8, 2, generator=torch.Generator().manual_seed(1))
+        given, _ = sampler.step(x, eps, t, s, z)
+        torch.testing.assert_close(drawn, given, rtol=0, atol=0)
+        state = g.get_state()
+        if sampler.coefficients(t, s).sigma == 0.0:
+            sampler.step(x, eps, t, s, generator=g)
+            assert torch.equal(g.get_state(), state), "a step without noise draws nothing"

@@ -77,7 +77,7 @@ class StepCoefficients(NamedTuple):
 
 
 class Sampler:
-    """The loop both samplers share; each defines `coefficients(t, s)` of its step.
+    """The loop both samplers share: `sample` calls the subclass's `step` once per visited timestep.
 
     Args:
         schedule: the NoiseSchedule the model was trained with.
@@ -94,7 +94,6 @@ class Sampler:
                                      else n_inference_steps)
         self.timesteps = torch.tensor(visited, dtype=torch.long)  # tau_1 > ... > tau_S
         self.steps = list(zip(visited, visited[1:] + [-1]))  # the (t, s) pairs, s = -1 after the last
-        self._coefficients = [self.coefficients(t, s) for t, s in self.steps]  # for the fast loop in sample()
 
     @property
     def n_inference_steps(self) -> int:
@@ -105,42 +104,30 @@ class Sampler:
         return 1.0 if t < 0 else float(self.schedule.alpha_bars_f64[t])
 
     def coefficients(self, t: int, s: int) -> StepCoefficients:
+        """The numbers of the step t -> s: x_s = x0_coef x0_pred + x_t_coef x_t + eps_coef eps + sigma z."""
         raise NotImplementedError
 
     def predict_x0(self, x_t: torch.Tensor, eps: torch.Tensor, t: int) -> torch.Tensor:
-        """x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), clipped to [-1, 1] if clip_sample."""
+        """x0_pred = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), clipped to [-1, 1] if clip_sample.
+
+        (Ho et al. eq. 15 solved for x_0.) Clipping keeps the estimate in the range the data were normalised to;
+        the noisiest steps' estimates are poor and otherwise land far outside it (notebook 02 measures this).
+        """
         alpha_bar_t = self.alpha_bar(t)
         x0_pred = (x_t - math.sqrt(1.0 - alpha_bar_t) * eps) / math.sqrt(alpha_bar_t)
         return x0_pred.clamp(-1.0, 1.0) if self.clip_sample else x0_pred
 
-    def step(self, x_t: torch.Tensor, eps: torch.Tensor, t: int, s: int,
-             z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One reverse step from timestep t to s < t: returns (x_s, x0_pred). z: the step's N(0, I) noise."""
+    def step(self, x_t: torch.Tensor, eps: torch.Tensor, t: int, s: int, z: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One reverse step from timestep t to s < t: returns (x_s, x0_pred).
+
+        z: the step's N(0, I) noise; None draws it from `generator` where the step adds noise.
+        """
         raise NotImplementedError
 
-    def _fused_step(self, x_t: torch.Tensor, eps: torch.Tensor, t: int, c: StepCoefficients,
-                    z: torch.Tensor | None) -> torch.Tensor:
-        """`step` in fewer kernels, for sample(): x + alpha y fused, in place on tensors it made itself.
-
-        At batch 1 a step costs its kernel launches, not its arithmetic: 8.5 vs 15.7 us per step, ~8% of a
-        10-step plan (benchmarks/query.py, step_parts_us). tests/test_sampler.py checks that it equals `step`.
-        """
-        alpha_bar_t = self.alpha_bar(t)
-        x0_pred = torch.add(x_t, eps, alpha=-math.sqrt(1.0 - alpha_bar_t)).div_(math.sqrt(alpha_bar_t))
-        if self.clip_sample:
-            x0_pred.clamp_(-1.0, 1.0)
-        x_s = torch.mul(x0_pred, c.x0_coef)
-        if c.x_t_coef != 0.0:
-            x_s.add_(x_t, alpha=c.x_t_coef)
-        if c.eps_coef != 0.0:
-            x_s.add_(eps, alpha=c.eps_coef)
-        if c.sigma > 0.0:
-            x_s.add_(z, alpha=c.sigma)
-        return x_s
-
-    def _check_noise(self, c: StepCoefficients, z: torch.Tensor | None, t: int, s: int) -> None:
-        if c.sigma > 0.0 and z is None:
-            raise ValueError(f"the step from t={t} to s={s} adds noise (sigma={c.sigma:.3g}): pass z")
+    @staticmethod
+    def _noise(z: torch.Tensor | None, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(like.shape, generator=generator, device=like.device) if z is None else z
 
     @torch.inference_mode()
     def sample(self, model: Model, shape: tuple[int, ...], cond: object = None,
@@ -166,11 +153,9 @@ class Sampler:
         else:
             x = x_T.to(device=device, dtype=torch.float32)
         trajectory = [x]
-        t_batch = torch.empty(shape[0], dtype=torch.long, device=device)
-        for (t, _), c in zip(self.steps, self._coefficients):
-            eps = model(x, t_batch.fill_(t), cond)
-            z = torch.randn(shape, generator=generator, device=device) if c.sigma > 0.0 else None
-            x = self._fused_step(x, eps, t, c, z)  # = self.step(x, eps, t, s, z)[0], in fewer kernels
+        for t, s in self.steps:
+            eps = model(x, torch.full((shape[0],), t, dtype=torch.long, device=device), cond)
+            x, _ = self.step(x, eps, t, s, generator=generator)
             if return_trajectory:
                 trajectory.append(x)
         return (x, torch.stack(trajectory)) if return_trajectory else x
@@ -193,13 +178,17 @@ class DDPMSampler(Sampler):
         sigma = math.sqrt(beta_ts * (1.0 - alpha_bar_s) / (1.0 - alpha_bar_t)) if s >= 0 else 0.0
         return StepCoefficients(x0_coef, x_t_coef, 0.0, sigma)
 
-    def step(self, x_t, eps, t, s, z=None):
-        c = self.coefficients(t, s)
-        self._check_noise(c, z, t, s)
+    def step(self, x_t, eps, t, s, z=None, generator=None):
+        # 1. The respaced step's numbers: the posterior's coefficients (eq. 7) and its standard deviation.
+        x0_coef, x_t_coef, _, sigma = self.coefficients(t, s)
+        # 2. The clean sample predicted from the noise (eq. 15), clipped to the data's range.
         x0_pred = self.predict_x0(x_t, eps, t)
-        posterior_mean = c.x0_coef * x0_pred + c.x_t_coef * x_t
-        x_s = posterior_mean + c.sigma * z if c.sigma > 0.0 else posterior_mean
-        return x_s, x0_pred
+        # 3. The posterior mean mu_tilde(x_t, x0_pred) (eq. 7).
+        posterior_mean = x0_coef * x0_pred + x_t_coef * x_t
+        # 4. A draw from the posterior N(mu_tilde, sigma^2 I) (Algorithm 2, line 4); none at the last step.
+        if sigma == 0.0:
+            return posterior_mean, x0_pred
+        return posterior_mean + sigma * self._noise(z, x_t, generator), x0_pred
 
 
 class DDIMSampler(Sampler):
@@ -213,20 +202,22 @@ class DDIMSampler(Sampler):
     def coefficients(self, t: int, s: int) -> StepCoefficients:
         alpha_bar_t, alpha_bar_s = self.alpha_bar(t), self.alpha_bar(s)
         beta_ts = 1.0 - alpha_bar_t / alpha_bar_s
-        sigma = self.eta * math.sqrt((1.0 - alpha_bar_s) / (1.0 - alpha_bar_t) * beta_ts)
+        sigma = self.eta * math.sqrt((1.0 - alpha_bar_s) / (1.0 - alpha_bar_t) * beta_ts)  # Song et al. eq. 16
         # the "direction pointing to x_t", sqrt(1 - alpha_bar_s - sigma^2) eps; max(.., 0) guards the float
         # rounding of 1 - alpha_bar_s - sigma^2 at eta = 1, s = -1.
         eps_coef = math.sqrt(max(1.0 - alpha_bar_s - sigma**2, 0.0))
         return StepCoefficients(math.sqrt(alpha_bar_s), 0.0, eps_coef, sigma)
 
-    def step(self, x_t, eps, t, s, z=None):
-        c = self.coefficients(t, s)
-        self._check_noise(c, z, t, s)
+    def step(self, x_t, eps, t, s, z=None, generator=None):
+        # 1. The step's numbers: sqrt(alpha_bar_s), the direction's sqrt(1 - alpha_bar_s - sigma^2), sigma (eq. 16).
+        x0_coef, _, eps_coef, sigma = self.coefficients(t, s)
+        # 2. The clean sample predicted from the noise (Song et al. eq. 12, "predicted x_0"), clipped.
         x0_pred = self.predict_x0(x_t, eps, t)
-        x_s = c.x0_coef * x0_pred + c.eps_coef * eps  # sqrt(alpha_bar_s) x0_pred + direction to x_t
-        if c.sigma > 0.0:
-            x_s = x_s + c.sigma * z
-        return x_s, x0_pred
+        # 3. x_s = sqrt(alpha_bar_s) x0_pred + sqrt(1 - alpha_bar_s - sigma^2) eps + sigma z   (eq. 12)
+        x_s = x0_coef * x0_pred + eps_coef * eps
+        if sigma == 0.0:
+            return x_s, x0_pred
+        return x_s + sigma * self._noise(z, x_t, generator), x0_pred
 
     def __repr__(self) -> str:
         return f"DDIMSampler({self.schedule!r}, n_inference_steps={self.n_inference_steps}, eta={self.eta})"
