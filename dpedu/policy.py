@@ -198,7 +198,8 @@ class DiffusionPolicy:
         if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim or obs.size == 0:
             raise ValueError(f"observation must have shape ({self.obs_dim},) or (N, {self.obs_dim}) with N >= 1, "
                              f"got {obs.shape}")
-        obs32 = obs.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # the overflow is reported below, as an error naming it
+            obs32 = obs.astype(np.float32, copy=False)
         if not np.isfinite(obs32).all():  # after the cast: a float64 1e39 is finite, and inf in float32
             what = "NaN or inf" if not np.isfinite(obs).all() else "values beyond float32's range (|x| > 3.4e38)"
             raise ValueError(f"observation contains {what}")
