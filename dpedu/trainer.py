@@ -120,7 +120,8 @@ class AdamWithEMA:
     def state_dict(self) -> dict:
         """The optimiser's moments, the learning-rate schedule, the EMA weights (CPU copies) and the update count.
         The network's own weights belong to whoever owns the network."""
-        return {"optimizer": self.optimizer.state_dict(),
+        # The optimiser's state_dict holds its live moment tensors: copied, so later updates leave this state as is.
+        return {"optimizer": _cpu_copy(self.optimizer.state_dict()),
                 "lr_schedule": None if self.lr_schedule is None else self.lr_schedule.state_dict(),
                 "ema_model": None if self.ema_model is None else _cpu_weights(self.ema_model),
                 "n_updates": self.n_updates}
@@ -139,6 +140,17 @@ class AdamWithEMA:
         if self.ema_model is not None:
             self.ema_model.load_state_dict(state["ema_model"])
         self.n_updates = n_updates
+
+
+def _cpu_copy(obj):
+    """obj with every tensor in its dicts, lists and tuples replaced by a CPU copy."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
 
 
 def _cpu_weights(module: torch.nn.Module) -> dict:
@@ -255,8 +267,9 @@ class Trainer:
             raise ValueError(
                 f"train({total_timesteps}) would make no gradient update: updates start once warmup_steps="
                 f"{cfg.warmup_steps} environment steps are collected (train_freq={cfg.train_freq}), and this "
-                f"trainer has {self.env_steps}; allowed: total_timesteps >= {self._first_update_step() - self.env_steps}"
-                ", a smaller warmup_steps, or trainer.collect(n) to gather demonstrations only")
+                f"trainer has {self.env_steps}; allowed: total_timesteps >= "
+                f"{self._first_update_step() - self.env_steps}, a smaller warmup_steps, or trainer.collect(n) to "
+                "gather demonstrations only")
         wall_time_s = self._run(total_timesteps, updates=True)  # returns only when all steps ran (Ctrl-C raises)
         if self.n_updates == 0:
             warnings.warn(f"train({total_timesteps}) made no gradient update: no episode had finished by step "

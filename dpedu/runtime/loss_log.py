@@ -42,14 +42,16 @@ class LossLog:
                     else f"a smaller max_grad_norm than {self.max_grad_norm}")
             raise FloatingPointError(
                 f"the training loss became {losses[bad[0]]} at gradient update {step} (seen at update {n_updates}: "
-                f"losses are checked every {self.interval} updates), so training stopped; the weights are no "
-                f"longer finite, so start again from a new Trainer or a checkpoint saved before. To try: a "
+                f"losses are checked every {self.interval} updates), so training stopped; the updates since then "
+                f"have likely made the weights non-finite too, so start again from a new Trainer or a checkpoint "
+                f"saved before. To try: a "
                 f"learning_rate lower than {self.learning_rate:g} (e.g. {self.learning_rate / 10:g}), "
                 f"{clip}, and check that the demonstrations are finite")
         return sum(losses) / n
 
     def state_dict(self) -> dict:
-        return {"loss_history": [list(entry) for entry in self.history], "recent_losses": self.recent.cpu()}
+        return {"loss_history": [list(entry) for entry in self.history],
+                "recent_losses": self.recent.to("cpu", copy=True)}  # a copy: the ring keeps changing
 
     def load_state_dict(self, state: dict) -> None:
         recent = state["recent_losses"]
