@@ -39,7 +39,9 @@ def run(seed: int) -> dict:
     train_wall, reached, final = time.perf_counter() - start, None, None
     while trainer.env_steps < args.max_steps:
         t0 = time.perf_counter()
-        m = trainer.train(min(args.chunk, args.max_steps - trainer.env_steps))
+        n = min(args.chunk, args.max_steps - trainer.env_steps)
+        # A chunk that ends before warmup_steps could not update: train() refuses it, collect() gathers it.
+        m = (trainer.train if trainer.env_steps + n >= trainer.config.warmup_steps else trainer.collect)(n)
         train_wall += time.perf_counter() - t0
         if m["n_updates"] == 0:
             continue

@@ -115,7 +115,7 @@ compile_s = None
 if args.compile:
     compiled = Trainer("diffusion", env="Pendulum-v1", seed=42, config=overrides, progress=False)
     compiled.train(cfg.warmup_steps + 1)
-    compiled.forward_model = torch.compile(compiled.model)
+    compiled.ddp_model = torch.compile(compiled.model)
     t0 = time.perf_counter()
     compiled.update()
     compiled.update()
@@ -163,7 +163,7 @@ def forward_backward():
 
 def ema_step():
     with torch.no_grad():
-        torch._foreach_lerp_(trainer.learner._ema_params, trainer.learner._params, 1.0 - cfg.ema_decay)
+        torch._foreach_lerp_(trainer.updater._ema_params, trainer.updater._params, 1.0 - cfg.ema_decay)
 
 
 forward_backward()

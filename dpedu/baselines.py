@@ -15,7 +15,7 @@ rest, so on the Trainer's data the demonstrations are nearly unimodal and regres
 baseline: notebook 04 measures both.)
 
 The network is the denoiser's residual MLP without the noisy actions x_t and the timestep t (same
-hidden_dim, n_layers: dpedu.networks.mlp.MLPRegressor), trained with the same Learner as the diffusion
+hidden_dim, n_layers: dpedu.networks.mlp.MLPRegressor), trained with the same AdamWithEMA as the diffusion
 models, and it acts with the same receding horizon as DiffusionPolicy (obs queue padded at reset,
 n_action_steps of each plan).
 """
@@ -31,7 +31,7 @@ from dpedu.config import DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.networks import build_regressor
 from dpedu.policy import ActionQueue
-from dpedu.trainer import Learner, fit
+from dpedu.trainer import AdamWithEMA, fit
 
 
 def regression_loss(model: nn.Module, obs: torch.Tensor, a0: torch.Tensor) -> torch.Tensor:
@@ -58,8 +58,8 @@ def train_regression(buffer: ReplayBuffer, obs_normalizer: Normalizer, act_norma
         obs, actions = buffer.sample(config.batch_size, config.obs_horizon, config.action_horizon, generator)
         return obs_normalizer.normalize(obs), act_normalizer.normalize(actions)
 
-    learner = Learner(model, learning_rate, decay_steps=n_updates)
-    losses = fit(learner, lambda obs, a0: regression_loss(model, obs, a0), sample_batch, n_updates)
+    updater = AdamWithEMA(model, learning_rate, decay_steps=n_updates)
+    losses = fit(updater, lambda obs, a0: regression_loss(model, obs, a0), sample_batch, n_updates)
     return model.eval(), losses
 
 

@@ -18,6 +18,9 @@ holds still once the demonstration ends). Nothing ever crosses into another epis
 
 from __future__ import annotations
 
+import numbers
+import os
+
 import numpy as np
 import torch
 
@@ -99,12 +102,28 @@ class ReplayBuffer:
     full the oldest steps leave first, and an episode cut by that starts at its oldest kept step.
     Storage is one preallocated tensor per field on `device` (a ring indexed by the running step
     count), so a batch is one random draw and two gathers, with no Python loop over samples.
+
+    Refused with a ValueError: a capacity whose storage (buffer_bytes: capacity x ((obs_dim + act_dim) x 4 + 16)
+    bytes) exceeds the memory of the machine or GPU it would live on (memory_bytes), before anything is
+    allocated; and an episode longer than the capacity, which could never be held whole.
     """
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, device="cpu"):
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity, self.device = capacity, torch.device(device)
+        for name, value in (("capacity", capacity), ("obs_dim", obs_dim), ("act_dim", act_dim)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        capacity, obs_dim, act_dim = int(capacity), int(obs_dim), int(act_dim)
+        device = torch.device(device)
+        # Refuse before allocating: torch would fail deep inside (or the OS would kill the process) instead.
+        need, have = buffer_bytes(capacity, obs_dim, act_dim), memory_bytes(device)
+        if have is not None and need > have:
+            raise ValueError(f"buffer_size (the buffer's capacity) {capacity:,} steps needs {need / 2**30:,.1f} GiB "
+                             f"(capacity x ((obs_dim {obs_dim} + act_dim {act_dim}) x 4 + 16) bytes), more than the "
+                             f"{have / 2**30:,.1f} GiB of memory on {device}; allowed: buffer_size <= "
+                             f"{have // (need // capacity):,} here")
+        self.capacity, self.device = capacity, device
         self.obs = torch.zeros(capacity, obs_dim, device=device)
         self.act = torch.zeros(capacity, act_dim, device=device)
         # The running index (not the ring position) of each step's episode's first and last step.
@@ -126,8 +145,13 @@ class ReplayBuffer:
         if obs.dim() != 2 or act.dim() != 2 or len(obs) != len(act) or len(obs) == 0:
             raise ValueError(f"an episode needs obs (L, obs_dim) and act (L, act_dim), got {tuple(obs.shape)} "
                              f"and {tuple(act.shape)}")
-        if len(obs) > self.capacity:  # only the newest `capacity` steps can stay
-            obs, act = obs[-self.capacity:], act[-self.capacity:]
+        if obs.shape[1] != self.obs.shape[1] or act.shape[1] != self.act.shape[1]:
+            raise ValueError(f"this buffer holds obs_dim {self.obs.shape[1]} and act_dim {self.act.shape[1]}, got an "
+                             f"episode with obs {tuple(obs.shape)} and act {tuple(act.shape)}")
+        if len(obs) > self.capacity:  # it would push out its own first steps: windows at its start would be lost
+            raise ValueError(f"an episode of {len(obs)} steps does not fit in a buffer of {self.capacity} steps: "
+                             f"raise buffer_size to at least the episode length ({len(obs)}); the FIFO keeps "
+                             "whole episodes")
         n = len(obs)
         first, last = self.n_added, self.n_added + n - 1
         pos = torch.arange(first, last + 1) % self.capacity
@@ -139,18 +163,28 @@ class ReplayBuffer:
         self.n_added += n
 
     def state_dict(self) -> dict:
-        """The stored steps (only the filled part of the ring) and the step count."""
+        """The stored steps (only the filled part of the ring, copied: a slice would drag the whole preallocated
+        storage into torch.save) and the step count."""
         n = len(self)
-        return {"capacity": self.capacity, "n_added": self.n_added, "obs": self.obs[:n].cpu(),
-                "act": self.act[:n].cpu(), "first": self.first[:n].cpu(), "last": self.last[:n].cpu()}
+        filled = {name: getattr(self, name)[:n].to("cpu", copy=True) for name in ("obs", "act", "first", "last")}
+        return {"capacity": self.capacity, "n_added": self.n_added, **filled}
 
     def load_state_dict(self, state: dict) -> None:
+        """Put back what state_dict() returned (capacity and dimensions must match this buffer)."""
         if state["capacity"] != self.capacity:
-            raise ValueError(f"buffer capacity {state['capacity']} in the checkpoint, {self.capacity} here")
-        n = len(state["obs"])
+            raise ValueError(f"buffer capacity {state['capacity']} in the state, {self.capacity} here")
+        n_added = state["n_added"]
+        if isinstance(n_added, bool) or not isinstance(n_added, int) or n_added < 0:
+            raise ValueError(f"buffer n_added must be an int >= 0, found {n_added!r}")
+        n = min(n_added, self.capacity)
+        for name in ("obs", "act", "first", "last"):
+            want = (n, *getattr(self, name).shape[1:])
+            if not torch.is_tensor(state[name]) or tuple(state[name].shape) != want:
+                found = tuple(state[name].shape) if torch.is_tensor(state[name]) else type(state[name]).__name__
+                raise ValueError(f"buffer {name!r} must have shape {want} for n_added={n_added}, found {found}")
         for name in ("obs", "act", "first", "last"):
             getattr(self, name)[:n] = state[name].to(self.device)
-        self.n_added = state["n_added"]
+        self.n_added = n_added
 
     def all_obs(self) -> torch.Tensor:
         return self.obs[: len(self)]
@@ -171,3 +205,19 @@ class ReplayBuffer:
         first = self.first[ring].clamp_min(oldest)
         obs_idx, act_idx = window_indices(t, first, self.last[ring], obs_horizon, action_horizon)
         return self.obs[obs_idx % self.capacity], self.act[act_idx % self.capacity]
+
+
+def buffer_bytes(capacity: int, obs_dim: int, act_dim: int) -> int:
+    """Memory of a ReplayBuffer: float32 observations and actions, and two int64 episode edges per step."""
+    return capacity * ((obs_dim + act_dim) * 4 + 2 * 8)
+
+
+def memory_bytes(device: torch.device) -> int | None:
+    """The memory a buffer on `device` could use at most: the GPU's total memory, or the machine's physical
+    memory (os.sysconf); None where neither is known (no check)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or the name is unknown
+        return None

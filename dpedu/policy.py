@@ -207,6 +207,38 @@ class DiffusionPolicy:
 
     # ------------------------------------------------------------------ checkpoints
 
+    def state_dict(self) -> dict:
+        """Everything the policy needs to act: its config (inference settings included), env id, the network's
+        weights (CPU copies) and the two normalisers. Plain Python and tensors (weights_only-safe)."""
+        return {
+            "config": self.config.to_dict(),
+            "env_id": self.env_id,
+            "model": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
+            "obs_normalizer": self.obs_normalizer.state_dict(),
+            "act_normalizer": self.act_normalizer.state_dict(),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device=None) -> DiffusionPolicy:
+        """A policy rebuilt from state_dict() on `device` (None: its config's). A state whose parts do not fit
+        together raises ValueError (KeyError for a missing entry) saying which."""
+        from dpedu.networks import build_network  # on use: acting needs a built network, never the builders
+
+        if not isinstance(state.get("config"), dict):
+            raise ValueError(f"'config' must be a dict of hyperparameters, found {state.get('config')!r}")
+        config = DPConfig.from_dict(state["config"])
+        obs_norm = Normalizer.from_state_dict(state["obs_normalizer"])
+        act_norm = Normalizer.from_state_dict(state["act_normalizer"])
+        model = build_network(config, len(obs_norm.low), len(act_norm.low))
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as e:  # torch lists every mismatched tensor: keep the first
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            first = lines[1] if len(lines) > 1 else lines[0]
+            more = f"; {len(lines) - 2} more" if len(lines) > 2 else ""
+            raise ValueError(f"the weights do not fit the network its config describes: {first}{more}") from e
+        return cls(config, model, obs_norm, act_norm, env_id=state.get("env_id"), device=device)
+
     def save(self, path) -> Path:
         """Write the policy (config, weights, normalisers) to `path` atomically."""
         from dpedu.runtime.checkpoint import save_policy

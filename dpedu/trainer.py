@@ -21,13 +21,19 @@ One gradient update (Ho et al. 2020, Algorithm 1, with the observation window as
     theta <- Adam(theta, grad loss);   theta_ema <- decay theta_ema + (1 - decay) theta
 
 The policy acts with theta_ema. Everything that trains in dpedu (this Trainer, the regression baseline,
-the toy task's networks) makes its gradient updates with `Learner.update`, and the diffusion models
+the toy task's networks) makes its gradient updates with `AdamWithEMA.update`, and the diffusion models
 all use `diffusion_loss`.
+
+Every object keeps its own state (`state_dict()` / `load_state_dict(state)`: the Trainer, AdamWithEMA, the
+ReplayBuffer, the Normalizers, the LossLog, the demonstrator); dpedu/runtime/checkpoint.py only moves those
+dicts to and from files.
 """
 
 from __future__ import annotations
 
 import copy
+import numbers
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +50,7 @@ from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.networks import build_network
 from dpedu.policy import DiffusionPolicy
 from dpedu.runtime import distributed
+from dpedu.runtime.env_state import env_state, set_env_state
 from dpedu.runtime.loss_log import LossLog
 from dpedu.runtime.progress import TrainingRun
 
@@ -65,7 +72,15 @@ def diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.
     return F.mse_loss(model(a_t, t, obs), eps)
 
 
-class Learner:
+def fused_adam_supported(device_type: str) -> bool:
+    """Whether this torch has Adam's fused kernel for `device_type`: CUDA since torch 2.0, CPU since 2.4.
+    (fused is the same update, one kernel over all the weights instead of one per tensor.)"""
+    if device_type == "cuda":
+        return True
+    return device_type == "cpu" and torch.__version__ >= "2.4"  # torch.__version__ compares as a version
+
+
+class AdamWithEMA:
     """Gradient updates of one network: Adam on a loss; optionally gradient clipping, a cosine-decayed
     learning rate (over decay_steps updates) and an exponential moving average of the weights (ema_model).
 
@@ -78,7 +93,8 @@ class Learner:
                  max_grad_norm: float | None = None, decay_steps: int | None = None):
         self.model, self.ema_decay, self.max_grad_norm = model, ema_decay, max_grad_norm
         device_type = next(model.parameters()).device.type
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, fused=device_type in ("cpu", "cuda"))
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate,
+                                          fused=fused_adam_supported(device_type))
         self.lr_schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=decay_steps)
                             if decay_steps else None)
         self.ema_model = None if ema_decay is None else copy.deepcopy(model).requires_grad_(False)
@@ -101,16 +117,70 @@ class Learner:
                 torch._foreach_lerp_(self._ema_params, self._params, 1.0 - decay)  # all weights in one fused op
         self.n_updates += 1
 
+    def state_dict(self) -> dict:
+        """The optimiser's moments, the learning-rate schedule, the EMA weights (CPU copies) and the update count.
+        The network's own weights belong to whoever owns the network."""
+        # The optimiser's state_dict holds its live moment tensors: copied, so later updates leave this state as is.
+        return {"optimizer": _cpu_copy(self.optimizer.state_dict()),
+                "lr_schedule": None if self.lr_schedule is None else self.lr_schedule.state_dict(),
+                "ema_model": None if self.ema_model is None else _cpu_weights(self.ema_model),
+                "n_updates": self.n_updates}
 
-def fit(learner: Learner, loss_fn: Callable[..., torch.Tensor], sample_batch: Callable[[], tuple],
+    def load_state_dict(self, state: dict) -> None:
+        for key, mine in (("lr_schedule", self.lr_schedule), ("ema_model", self.ema_model)):
+            if (state[key] is None) != (mine is None):
+                raise ValueError(f"the state {'has' if mine is None else 'has no'} {key} and this AdamWithEMA "
+                                 f"{'has none' if mine is None else 'has one'}")
+        n_updates = state["n_updates"]
+        if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates < 0:
+            raise ValueError(f"n_updates must be an int >= 0, found {n_updates!r}")
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.lr_schedule is not None:
+            self.lr_schedule.load_state_dict(state["lr_schedule"])
+        if self.ema_model is not None:
+            self.ema_model.load_state_dict(state["ema_model"])
+        self.n_updates = n_updates
+
+
+def _cpu_copy(obj):
+    """obj with every tensor in its dicts, lists and tuples replaced by a CPU copy."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
+
+
+def _cpu_weights(module: torch.nn.Module) -> dict:
+    """A module's weights as CPU copies (a state loads on any device, and later updates do not change it)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def fit(updater: AdamWithEMA, loss_fn: Callable[..., torch.Tensor], sample_batch: Callable[[], tuple],
         n_updates: int) -> list[float]:
-    """n_updates of learner.update(loss_fn(*sample_batch())) on a fixed data set; the loss of every update."""
+    """n_updates of updater.update(loss_fn(*sample_batch())) on a fixed data set; the loss of every update."""
     losses = []
     for _ in range(n_updates):
         loss = loss_fn(*sample_batch())
-        learner.update(loss)
+        updater.update(loss)
         losses.append(loss.item())
     return losses
+
+
+def check_timesteps(n, name: str) -> int:
+    """A step count: any integer >= 1 (Python or numpy), as a Python int."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 1, got {type(n).__name__} {n!r}")
+    if n < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {n!r}")
+    return int(n)
+
+
+def _stack_rows(rows: list[np.ndarray], dim: int) -> torch.Tensor:
+    """A list of equal-shape arrays as one tensor (dtype kept); (0, dim) float32 when empty."""
+    return torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, dim)
 
 
 class Trainer:
@@ -149,8 +219,14 @@ class Trainer:
         # The data: a demonstrator acting in the environment, whole episodes into a FIFO buffer.
         self.demonstrator = make_demonstrator(env, data_seed, cfg.explore_noise)
         self.env = gym.make(env)
+        space = self.env.observation_space
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            self.env.close()
+            raise TypeError(f"{env} has a {type(space).__name__} observation space of shape {space.shape}; the "
+                            "Trainer needs a 1-D Box (a flat vector of observations), e.g. wrap a Dict space "
+                            "with gymnasium.wrappers.FlattenObservation")
         self._obs, _ = self.env.reset(seed=data_seed)
-        self.obs_dim, self.act_dim = self.env.observation_space.shape[0], self.action_space.shape[0]
+        self.obs_dim, self.act_dim = space.shape[0], self.action_space.shape[0]
         self._episode: tuple[list, list] = ([], [])  # (observations, actions) of the episode in progress
         self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
         self.env_steps = self.episodes = 0
@@ -159,15 +235,16 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
             torch.manual_seed(cfg.seed)
             self.model = build_network(cfg, self.obs_dim, self.act_dim).to(self.device)
-        self.learner = Learner(self.model, cfg.learning_rate, cfg.ema_decay, cfg.max_grad_norm)
-        self.forward_model = distributed.data_parallel(self.model, self.device)  # the model itself in one process
+        self.updater = AdamWithEMA(self.model, cfg.learning_rate, cfg.ema_decay, cfg.max_grad_norm)
+        # DistributedDataParallel's wrapper under torchrun (it averages the gradients); the model itself in one process.
+        self.ddp_model = distributed.data_parallel(self.model, self.device)
         self.schedule = NoiseSchedule(cfg.n_diffusion_steps, cfg.noise_schedule, cfg.beta_start, cfg.beta_end,
                                       self.device)
         self.generator = torch.Generator(self.device).manual_seed(data_seed)
         self.obs_normalizer: Normalizer | None = None
         self.act_normalizer: Normalizer | None = None
 
-        self.loss_log = LossLog(self.device, cfg.learning_rate)
+        self.loss_log = LossLog(self.device, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
         self.timings = {"collect_s": 0.0, "update_s": 0.0}
         self._policy: DiffusionPolicy | None = None
 
@@ -179,18 +256,53 @@ class Trainer:
         Returns a metrics dict: loss (mean over the last 100 updates), loss_history ((updates, mean loss of
         those 100) every 100 updates), n_updates, env_steps, episodes, wall_time_s, collect_s, update_s,
         updates_per_s. Ctrl-C stops at the end of the current step; train() again goes on from there.
+
+        total_timesteps: any integer >= 1 (numpy integers too; not bool or float). A call that could make no
+        gradient update at all on a trainer that has made none (it ends before warmup_steps) is refused
+        before collecting: collect() gathers demonstrations without updating.
         """
-        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
-            raise ValueError(f"total_timesteps must be an int >= 1, got {total_timesteps!r}")
-        with TrainingRun(total_timesteps, self.timings, self.progress, self._progress_postfix) as run:
+        total_timesteps = check_timesteps(total_timesteps, "total_timesteps")
+        cfg = self.config
+        if self.n_updates == 0 and not self._update_step_within(total_timesteps):
+            raise ValueError(
+                f"train({total_timesteps}) would make no gradient update: updates start once warmup_steps="
+                f"{cfg.warmup_steps} environment steps are collected (train_freq={cfg.train_freq}), and this "
+                f"trainer has {self.env_steps}; allowed: total_timesteps >= "
+                f"{self._first_update_step() - self.env_steps}, a smaller warmup_steps, or trainer.collect(n) to "
+                "gather demonstrations only")
+        wall_time_s = self._run(total_timesteps, updates=True)  # returns only when all steps ran (Ctrl-C raises)
+        if self.n_updates == 0:
+            warnings.warn(f"train({total_timesteps}) made no gradient update: no episode had finished by step "
+                          f"{self.env_steps} (updates need one whole episode in the buffer); train() more",
+                          RuntimeWarning, stacklevel=2)
+        return self.metrics(wall_time_s=wall_time_s)
+
+    def collect(self, n_steps: int) -> dict:
+        """Collect n_steps demonstration steps into the buffer, with no gradient update (even past warmup_steps).
+        Returns the metrics dict as train() does."""
+        return self.metrics(wall_time_s=self._run(check_timesteps(n_steps, "n_steps"), updates=False))
+
+    def _first_update_step(self) -> int:
+        """The first env step count at which ready_to_update can hold: >= warmup_steps, a multiple of train_freq."""
+        cfg = self.config
+        first = max(cfg.warmup_steps, self.env_steps + 1)
+        return -(-first // cfg.train_freq) * cfg.train_freq
+
+    def _update_step_within(self, n_steps: int) -> bool:
+        return self._first_update_step() <= self.env_steps + n_steps
+
+    def _run(self, n_steps: int, updates: bool) -> float:
+        """The loop of the module docstring over n_steps steps (without its updates when updates=False);
+        returns the wall time."""
+        with TrainingRun(n_steps, self.timings, self.progress, self._progress_postfix) as run:
             for _ in run.steps():
                 with run.timed("collect_s"):
                     self.collect_step()
-                if self.ready_to_update():
+                if updates and self.ready_to_update():
                     with run.timed("update_s"):
                         for _ in range(self.config.gradient_steps):
                             self.update()
-        return self.metrics(wall_time_s=run.wall_time_s)
+        return run.wall_time_s
 
     def collect_step(self) -> None:
         """One demonstrator step; a finished episode goes into the buffer and the environment resets."""
@@ -231,8 +343,8 @@ class Trainer:
         obs, actions = self.buffer.sample(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon, self.generator)
         obs = self.obs_normalizer.normalize(obs)  # (B, To, obs_dim)
         a0 = self.act_normalizer.normalize(actions)  # (B, H, act_dim)
-        loss = diffusion_loss(self.forward_model, self.schedule, obs, a0, generator=self.generator)
-        self.learner.update(loss)
+        loss = diffusion_loss(self.ddp_model, self.schedule, obs, a0, generator=self.generator)
+        self.updater.update(loss)
         self.loss_log.record(loss, self.n_updates)
         self._policy = None  # the weights changed
 
@@ -240,15 +352,15 @@ class Trainer:
 
     @property
     def n_updates(self) -> int:
-        return self.learner.n_updates
+        return self.updater.n_updates
 
     @property
     def ema_model(self) -> torch.nn.Module:
-        return self.learner.ema_model
+        return self.updater.ema_model
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
-        return self.learner.optimizer
+        return self.updater.optimizer
 
     @property
     def loss_history(self) -> list[tuple[int, float]]:
@@ -285,7 +397,65 @@ class Trainer:
             return {}
         return {"loss": f"{self.loss_history[-1][1]:.4f}", "updates": self.n_updates}
 
-    # ------------------------------------------------------------------ checkpoints (dpedu/runtime/checkpoint.py)
+    # ------------------------------------------------------------------ state and checkpoints
+
+    def state_dict(self) -> dict:
+        """Everything train() depends on, as tensors and plain Python (torch.load weights_only-safe): the config,
+        the weights, the updater (optimiser, EMA, update count), the normalisers, counters, the loss log, timings,
+        the generator, the buffer (its filled part), the episode in progress, and the environment's and the
+        demonstrator's state. Each part comes from the object that owns it."""
+        return {
+            "env_id": self.env_id,
+            "config": self.config.to_dict(),
+            "model": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
+            "updater": self.updater.state_dict(),
+            "obs_normalizer": None if self.obs_normalizer is None else self.obs_normalizer.state_dict(),
+            "act_normalizer": None if self.act_normalizer is None else self.act_normalizer.state_dict(),
+            "counters": {"env_steps": self.env_steps, "episodes": self.episodes},
+            "loss_log": self.loss_log.state_dict(),
+            "timings": dict(self.timings),
+            "generator": self.generator.get_state(),
+            "buffer": self.buffer.state_dict(),
+            "episode": {"obs": _stack_rows(self._episode[0], self.obs_dim),
+                        "act": _stack_rows(self._episode[1], self.act_dim)},
+            "obs": torch.from_numpy(np.array(self._obs)),
+            "env": env_state(self.env),
+            "demonstrator": self.demonstrator.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put this trainer into the state state_dict() recorded; train() then goes on bit for bit (same machine).
+
+        The state must come from a trainer of the same environment and config (the device may differ)."""
+        if state["env_id"] != self.env_id:
+            raise ValueError(f"the state is of a trainer on {state['env_id']!r}, this one is on {self.env_id!r}")
+        mine, theirs = self.config.to_dict(), dict(state["config"])
+        theirs["device"] = mine["device"]  # a run may go on elsewhere
+        differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        if differ:
+            raise ValueError(f"the state's config differs from this trainer's in {differ}: build the trainer with "
+                             "the state's config (Trainer.load does)")
+        counters = state["counters"]
+        for key in ("env_steps", "episodes"):
+            if isinstance(counters[key], bool) or not isinstance(counters[key], int) or counters[key] < 0:
+                raise ValueError(f"counters[{key!r}] must be an int >= 0, found {counters[key]!r}")
+        # The same order as the objects were built in; each object checks its own part.
+        self.model.load_state_dict(state["model"])
+        self.updater.load_state_dict(state["updater"])
+        norm = lambda s: None if s is None else Normalizer.from_state_dict(s).to(self.device)  # noqa: E731
+        self.obs_normalizer, self.act_normalizer = norm(state["obs_normalizer"]), norm(state["act_normalizer"])
+        self.env_steps, self.episodes = counters["env_steps"], counters["episodes"]
+        self.loss_log.load_state_dict(state["loss_log"])
+        self.timings = {key: float(state["timings"][key]) for key in self.timings}
+        self.generator.set_state(state["generator"])
+        self.buffer.load_state_dict(state["buffer"])
+        self._episode = (list(state["episode"]["obs"].numpy()), list(state["episode"]["act"].numpy()))
+        self._obs = state["obs"].numpy().copy()
+        set_env_state(self.env, state["env"])
+        self.demonstrator.load_state_dict(state["demonstrator"])
+        self._policy = None
+
+    # ------------------------------------------------------------------ files (dpedu/runtime/checkpoint.py)
 
     def save(self, path) -> Path:
         """Write a checkpoint train() can resume from bit for bit (Trainer.load). The policy alone: policy.save."""

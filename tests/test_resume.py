@@ -71,9 +71,10 @@ def test_different_seeds_differ(straight):
 
 @pytest.mark.parametrize("first", [150, 350], ids=["before-first-update", "mid-episode-mid-training"])
 def test_resume_equals_one_run(straight, tmp_path, first):
-    """train(first); save; load; train(700 - first) == train(700), bit for bit (also for the data and the env)."""
+    """train(first); save; load; train(700 - first) == train(700), bit for bit (also for the data and the env).
+    Before warmup_steps (200) train(150) is refused (it could not update): collect(150) gathers the same steps."""
     trainer = make()
-    trainer.train(first)
+    trainer.train(first) if first >= TINY["warmup_steps"] else trainer.collect(first)
     path = trainer.save(tmp_path / "trainer.pt")
     del trainer
     resumed = Trainer.load(path, progress=False)
@@ -86,7 +87,7 @@ def test_trainer_checkpoint_is_weights_only_and_versioned(tiny_trainer, tmp_path
     from dpedu import __version__
 
     state = torch.load(tiny_trainer.save(tmp_path / "t.pt"), weights_only=True)
-    assert (state["format"], state["format_version"], state["dpedu_version"]) == ("dpedu.trainer", 1, __version__)
+    assert (state["format"], state["format_version"], state["dpedu_version"]) == ("dpedu.trainer", 2, __version__)
     assert not list(tmp_path.glob(".*.tmp")), "no temporary file left behind"
 
 
@@ -124,7 +125,7 @@ def test_second_interrupt_stops_at_once():
     trainer = make()
     interrupt_at(trainer, 50, presses=2)
     with pytest.raises(KeyboardInterrupt) as info:
-        trainer.train(100)
+        trainer.train(300)
     assert "steps" not in str(info.value)  # the immediate one, not the step-boundary report
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 

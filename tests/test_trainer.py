@@ -1,6 +1,7 @@
 """Trainer: the collection/update rule, the loss going down, metrics, and bad input."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ def test_train_freq_and_gradient_steps():
 
 def test_no_update_before_an_episode_has_ended():
     trainer = Trainer("diffusion", seed=1, config={**TINY, "warmup_steps": 0}, progress=False)
-    m = trainer.train(150)  # Pendulum episodes are 200 steps: nothing in the buffer yet
+    with pytest.warns(RuntimeWarning, match=r"no gradient update: no episode had finished by step 150"):
+        m = trainer.train(150)  # Pendulum episodes are 200 steps: nothing in the buffer yet
     assert m["n_updates"] == 0 and math.isnan(m["loss"])
     with pytest.raises(RuntimeError, match="train"):
         _ = trainer.policy
@@ -91,8 +93,13 @@ def test_policy_is_a_diffusion_policy_with_ema_weights(tiny_trainer):
 
 def test_nan_loss_stops_training_with_a_clear_message():
     trainer = Trainer("diffusion", seed=0, config={**TINY, "learning_rate": 1e30}, progress=False)
-    with pytest.raises(FloatingPointError, match=r"gradient update \d+.*learning_rate"):
+    with pytest.raises(FloatingPointError) as info:
         trainer.train(1000)
+    message = str(info.value)
+    # What happened, where, what state the trainer is in, and what to try (with this run's own numbers).
+    assert re.search(r"loss became (nan|inf) at gradient update \d+ \(seen at update \d+", message), message
+    assert "weights non-finite" in message and "new Trainer or a checkpoint" in message
+    assert "learning_rate lower than 1e+30 (e.g. 1e+29)" in message and "max_grad_norm=1.0" in message
 
 
 @pytest.mark.parametrize(
@@ -114,7 +121,54 @@ def test_trainer_bad_input(kwargs, exc, match):
         Trainer(**{"algorithm": "diffusion", "env": "Pendulum-v1", "progress": False, **kwargs})
 
 
-@pytest.mark.parametrize("steps", [0, -5, 1.5, True, "100"])
-def test_train_bad_total_timesteps(tiny_trainer, steps):
-    with pytest.raises(ValueError, match="total_timesteps"):
+@pytest.mark.parametrize("steps, exc", [(0, ValueError), (-5, ValueError), (np.int64(0), ValueError),
+                                        (1.5, TypeError), (10.0, TypeError), (True, TypeError),
+                                        (np.bool_(True), TypeError), ("100", TypeError)])
+def test_train_bad_total_timesteps(tiny_trainer, steps, exc):
+    with pytest.raises(exc, match="total_timesteps must be an int >= 1"):
         tiny_trainer.train(steps)
+
+
+@pytest.mark.parametrize("steps", [np.int64(10), np.int32(10), np.uint16(10), 10])
+def test_train_accepts_any_integer(steps):
+    trainer = Trainer("diffusion", seed=3, config={**TINY, "warmup_steps": 5}, progress=False)
+    trainer.collect(200)  # one finished episode, so the next steps update
+    m = trainer.train(steps)
+    assert m["env_steps"] == 210 and m["n_updates"] == 10 and type(m["env_steps"]) is int
+
+
+@pytest.mark.parametrize("warmup, train_freq, done, steps, ok", [
+    (200, 1, 0, 199, False), (200, 1, 0, 200, True), (200, 1, 150, 49, False), (200, 1, 150, 50, True),
+    (200, 7, 0, 202, False), (200, 7, 0, 203, True),  # the first update step is the first multiple of 7 >= 200
+])
+def test_train_refuses_a_call_that_cannot_update_before_collecting(warmup, train_freq, done, steps, ok):
+    trainer = Trainer("diffusion", seed=3, config={**TINY, "warmup_steps": warmup, "train_freq": train_freq},
+                      progress=False)
+    if done:
+        trainer.collect(done)
+    if ok:
+        assert trainer.train(steps)["n_updates"] >= 1
+    else:
+        with pytest.raises(ValueError, match=rf"train\({steps}\) would make no gradient update.*warmup_steps="
+                                             rf"{warmup}.*allowed: total_timesteps >= {steps + 1}"):
+            trainer.train(steps)
+        assert trainer.env_steps == done, "nothing was collected"
+
+
+def test_collect_gathers_without_updating_and_train_goes_on():
+    trainer = Trainer("diffusion", seed=3, config=TINY, progress=False)
+    m = trainer.collect(250)  # past warmup_steps=200: still no update
+    assert (m["env_steps"], m["n_updates"], len(trainer.buffer)) == (250, 0, 200)
+    assert trainer.train(10)["n_updates"] == 10
+
+
+def test_fused_adam_only_where_this_torch_has_it(monkeypatch):
+    from torch.torch_version import TorchVersion
+
+    from dpedu.trainer import AdamWithEMA, fused_adam_supported
+
+    assert fused_adam_supported("cpu") and fused_adam_supported("cuda") and not fused_adam_supported("mps")
+    assert AdamWithEMA(torch.nn.Linear(2, 2), 1e-3).optimizer.defaults["fused"] is True  # as before, torch >= 2.4
+    monkeypatch.setattr(torch, "__version__", TorchVersion("2.3.1"))  # CPU fused Adam arrived in torch 2.4
+    assert not fused_adam_supported("cpu") and fused_adam_supported("cuda")
+    assert not AdamWithEMA(torch.nn.Linear(2, 2), 1e-3).optimizer.defaults["fused"]

@@ -1,6 +1,6 @@
 r"""A 2-D task with two equally good answers, where regression (behaviour cloning) fails and diffusion does not.
 Notebook 02. It trains with the package's own pieces: the MLP denoiser, `diffusion_loss`, `regression_loss`,
-and the `Learner` every model in dpedu trains with.
+and the `AdamWithEMA` updater every model in dpedu trains with.
 
 A point robot starts near START (the observation) and must reach GOAL with a path of H waypoints. A round
 obstacle of radius OBSTACLE_RADIUS sits at the origin, between them. Every demonstration goes around it,
@@ -36,7 +36,7 @@ from dpedu.baselines import regression_loss
 from dpedu.diffusion.sampler import Sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.networks.mlp import MLPDenoiser, MLPRegressor
-from dpedu.trainer import Learner, diffusion_loss, fit
+from dpedu.trainer import AdamWithEMA, diffusion_loss, fit
 
 START = (0.0, -0.9)
 GOAL = (0.0, 0.9)
@@ -117,13 +117,13 @@ def make_regressor(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int =
 
 def _train(model: nn.Module, loss_fn, data: ToyData, n_updates: int, batch_size: int, lr: float,
            generator: torch.Generator) -> list[float]:
-    """Adam with a cosine-decayed learning rate on random minibatches of `data` (the package's Learner)."""
+    """Adam with a cosine-decayed learning rate on random minibatches of `data` (the package's AdamWithEMA)."""
 
     def sample_batch():
         idx = torch.randint(0, len(data.obs), (batch_size,), generator=generator)
         return data.obs[idx], data.traj[idx]
 
-    return fit(Learner(model, lr, decay_steps=n_updates), loss_fn, sample_batch, n_updates)
+    return fit(AdamWithEMA(model, lr, decay_steps=n_updates), loss_fn, sample_batch, n_updates)
 
 
 def train_diffusion(data: ToyData, schedule: NoiseSchedule, hidden_dim: int = 64, seed: int = 0,

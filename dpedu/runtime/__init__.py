@@ -1,7 +1,8 @@
 """Plumbing a learner need not read to understand the algorithm: checkpoint files and trainer state,
 torchrun helpers, Ctrl-C handling, progress bars and timings, the loss log.
 
-    checkpoint.py   atomic checkpoint files, checked reads, the policy's and the trainer's saved state
+    checkpoint.py   state dicts to and from files: atomic writes, a header, a format version, a CRC check on read
+    env_state.py    a gymnasium environment's mid-episode state (physics, time limit, generator), for resume
     distributed.py  torchrun / DistributedDataParallel helpers (each a no-op in a single process)
     interrupt.py    Ctrl-C that stops training at a step boundary
     progress.py     the progress bar, timings and interruption around Trainer.train's loop

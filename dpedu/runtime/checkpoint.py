@@ -1,27 +1,38 @@
-"""Checkpoint files (atomic writes, checked reads): what a policy and a trainer save, and how they come back.
+"""Checkpoint files: dicts to and from disk (atomic writes, checked reads, a header, a format version, a checksum).
 
-Policy and trainer checkpoints are dicts with a header (format name, format version, dpedu version),
-written by `atomic_save` and read by `load_checkpoint`; `save_policy`/`load_policy` and
+Nothing here knows what is inside a policy or a trainer: DiffusionPolicy.state_dict / from_state_dict and
+Trainer.state_dict / load_state_dict say that. This module adds a header (format name, format version, dpedu
+version), writes the dict with `atomic_save` (temporary file, fsync, rename) and reads it back with
+`load_checkpoint`, which checks the file before torch unpickles anything. `save_policy`/`load_policy` and
 `save_trainer`/`load_trainer` are what DiffusionPolicy.save/load and Trainer.save/load call.
 
-A trainer checkpoint must be readable with `torch.load(..., weights_only=True)` (no pickled code runs on
-load), so everything in it is a tensor or plain Python: numpy arrays become tensors (dtype kept), numpy
-random generators become their bit-generator state dicts (plain ints and strings).
+Every file must be readable with `torch.load(..., weights_only=True)` (no pickled code runs on load), so
+everything in it is a tensor or plain Python.
 
-The environment's state is what makes `train(N); save; load; train(N)` equal `train(2N)` bit for bit:
-the physics (`unwrapped.state`, as gymnasium's classic-control environments keep it), the step
-counter of the TimeLimit wrapper, and the generator that draws the next episode's start.
+The checksum: torch.save writes a zip archive, and the zip format stores a CRC-32 of every record (the pickled
+structure and each tensor's bytes). torch.load does not check them: a policy.pt with 64 bytes flipped inside its
+weights loaded with weights off by up to 755. load_checkpoint reads every record and compares its CRC-32
+(`zipfile.ZipFile.testzip`) before torch.load, so damage anywhere in what torch would read is refused as
+"corrupt". We use the zip's own CRC-32 rather than adding a sha256 of the payload to the header because (1) the
+files already carry it, so the shipped v1 policies are checked too without being rewritten, (2) it covers every
+byte torch reads, the header included, with no second serialisation to define and keep stable, and (3) the
+threat is accidental damage (disks, copies, truncated downloads), which CRC-32 catches (all bursts up to 32
+bits, any other change with probability 1 - 2^-32); it is not a signature: a deliberate edit can recompute it,
+and `weights_only=True` is what keeps a crafted file from running code. Bytes that torch never reads (the
+zip's alignment padding) can change without a refusal: the loaded content is then exactly what was saved.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
 import torch
+
+# Demonstrators of an older layout import these from here; they live with the environment state now.
+from dpedu.runtime.env_state import rng_state, set_rng_state  # noqa: F401
 
 
 def checkpoint_header(file_format: str, version: int) -> dict:
@@ -29,65 +40,6 @@ def checkpoint_header(file_format: str, version: int) -> dict:
     from dpedu import __version__
 
     return {"format": file_format, "format_version": version, "dpedu_version": __version__}
-
-
-def cpu_state_dict(module: torch.nn.Module) -> dict:
-    """A module's weights as CPU tensors (a checkpoint loads on any device)."""
-    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
-
-
-def rng_state(rng: np.random.Generator) -> dict:
-    """A numpy Generator's state as plain Python (PCG64: two 128-bit ints)."""
-    return rng.bit_generator.state
-
-
-def set_rng_state(rng: np.random.Generator, state: dict) -> None:
-    rng.bit_generator.state = state
-
-
-def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, gym.wrappers.TimeLimit):
-            return env
-        env = env.env
-    return None
-
-
-def env_state(env: gym.Env) -> dict:
-    """The mid-episode state of a classic-control environment (Pendulum-v1 and its kin)."""
-    core = env.unwrapped
-    if not isinstance(getattr(core, "state", None), np.ndarray):
-        raise TypeError(f"cannot checkpoint {env.spec.id if env.spec else env}: its state is not a numpy array "
-                        "in env.unwrapped.state")
-    limit = _time_limit(env)
-    last_u = getattr(core, "last_u", None)
-    return {
-        "state": torch.from_numpy(core.state.copy()),
-        "np_random": rng_state(core.np_random),
-        "elapsed_steps": None if limit is None else limit._elapsed_steps,
-        "last_u": None if last_u is None else float(last_u),  # only drawn by render()
-    }
-
-
-def set_env_state(env: gym.Env, state: dict) -> None:
-    """Put a (reset) environment back into the state env_state() recorded."""
-    core = env.unwrapped
-    core.state = state["state"].numpy().copy()
-    set_rng_state(core.np_random, state["np_random"])
-    limit = _time_limit(env)
-    if limit is not None:
-        limit._elapsed_steps = state["elapsed_steps"]
-    if hasattr(core, "last_u"):
-        core.last_u = None if state["last_u"] is None else np.float32(state["last_u"])
-
-
-def stack_or_empty(rows: list[np.ndarray], dim: int) -> torch.Tensor:
-    """A list of equal-shape arrays as one tensor (dtype kept); (0, dim) float32 when empty."""
-    return torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, dim)
-
-
-def unstack(rows: torch.Tensor) -> list[np.ndarray]:
-    return list(rows.numpy())
 
 
 def atomic_save(obj: dict, path) -> Path:
@@ -119,6 +71,7 @@ def load_checkpoint(path, expected_format: str, max_version: int) -> dict:
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: not a readable dpedu checkpoint (the file is empty)")
+    check_crc(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a zip/pickle, or holds code objects
@@ -134,6 +87,19 @@ def load_checkpoint(path, expected_format: str, max_version: int) -> dict:
         raise ValueError(f"{path}: checkpoint format version {version!r} is newer than this dpedu reads "
                          f"(<= {max_version}); written by dpedu {state.get('dpedu_version')!r}")
     return state
+
+
+def check_crc(path: Path) -> None:
+    """Compare the CRC-32 of every record of the zip archive torch.save wrote with its content (module docstring)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # reads every record; the name of the first whose CRC-32 differs, or None
+    except Exception as e:  # not a zip (BadZipFile), a damaged directory or header (zlib, EOF, decoding, ...)
+        raise ValueError(f"{path}: not a readable dpedu checkpoint (truncated, corrupt, or not a zip archive "
+                         f"written by torch.save; {type(e).__name__}: {str(e)[:200]})") from None
+    if bad is not None:
+        raise ValueError(f"{path}: corrupt checkpoint: the checksum (CRC-32) of its record {bad!r} does not match "
+                         "its content, so the file changed after it was written; save it again or restore a copy")
 
 
 def _load_error(e: Exception) -> str:
@@ -152,15 +118,8 @@ POLICY_FORMAT, POLICY_FORMAT_VERSION = "dpedu.policy", 1
 
 
 def policy_state(policy) -> dict:
-    """The config, the weights and the normalisers: everything DiffusionPolicy needs to act."""
-    return {
-        **checkpoint_header(POLICY_FORMAT, POLICY_FORMAT_VERSION),
-        "config": policy.config.to_dict(),
-        "env_id": policy.env_id,
-        "model": cpu_state_dict(policy.model),
-        "obs_normalizer": policy.obs_normalizer.state_dict(),
-        "act_normalizer": policy.act_normalizer.state_dict(),
-    }
+    """What save_policy writes: the header and DiffusionPolicy.state_dict() (config, env id, weights, normalisers)."""
+    return {**checkpoint_header(POLICY_FORMAT, POLICY_FORMAT_VERSION), **policy.state_dict()}
 
 
 def save_policy(policy, path) -> Path:
@@ -168,104 +127,58 @@ def save_policy(policy, path) -> Path:
 
 
 def load_policy(cls, path, device=None):
-    """Rebuild a policy of class `cls` from save_policy's file; errors name the file and what is wrong with it."""
-    from dpedu.config import DPConfig
-    from dpedu.data import Normalizer
-    from dpedu.networks import build_network
-
+    """cls.from_state_dict of save_policy's file; errors name the file and what is wrong with it."""
     state = load_checkpoint(path, POLICY_FORMAT, POLICY_FORMAT_VERSION)
     try:
-        if not isinstance(state.get("config"), dict):
-            raise ValueError(f"'config' must be a dict of hyperparameters, found {state.get('config')!r}")
-        config = DPConfig.from_dict(state["config"])
-        obs_norm = Normalizer.from_state_dict(state["obs_normalizer"])
-        act_norm = Normalizer.from_state_dict(state["act_normalizer"])
-        model = build_network(config, len(obs_norm.low), len(act_norm.low))
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as e:  # torch lists every mismatched tensor: keep the first
-            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-            first = lines[1] if len(lines) > 1 else lines[0]
-            more = f"; {len(lines) - 2} more" if len(lines) > 2 else ""
-            raise ValueError(f"the weights do not fit the network its config describes: {first}{more}") from e
+        return cls.from_state_dict(state, device=device)
     except KeyError as e:
         raise ValueError(f"{path}: checkpoint content is inconsistent: missing entry {e}") from e
     except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{path}: checkpoint content is inconsistent: {e}") from e
-    return cls(config, model, obs_norm, act_norm, env_id=state.get("env_id"), device=device)
 
 
 # ---------------------------------------------------------------- the trainer's file
 
-TRAINER_FORMAT, TRAINER_FORMAT_VERSION = "dpedu.trainer", 1
-
-
-def trainer_state(trainer) -> dict:
-    """Everything Trainer.train depends on, as tensors and plain Python (torch.load weights_only-safe):
-    weights, EMA, optimiser, normalisers, counters, loss history, the buffer, the episode in progress,
-    the environment's and the demonstrator's state, and the random generator."""
-    return {
-        **checkpoint_header(TRAINER_FORMAT, TRAINER_FORMAT_VERSION),
-        "env_id": trainer.env_id,
-        "config": trainer.config.to_dict(),
-        "model": cpu_state_dict(trainer.model),
-        "ema_model": cpu_state_dict(trainer.ema_model),
-        "optimizer": trainer.optimizer.state_dict(),
-        "obs_normalizer": None if trainer.obs_normalizer is None else trainer.obs_normalizer.state_dict(),
-        "act_normalizer": None if trainer.act_normalizer is None else trainer.act_normalizer.state_dict(),
-        "counters": {"env_steps": trainer.env_steps, "n_updates": trainer.n_updates, "episodes": trainer.episodes},
-        **trainer.loss_log.state_dict(),  # "loss_history", "recent_losses"
-        "timings": dict(trainer.timings),
-        "generator": trainer.generator.get_state(),
-        "buffer": trainer.buffer.state_dict(),
-        "episode": {"obs": stack_or_empty(trainer._episode[0], trainer.obs_dim),
-                    "act": stack_or_empty(trainer._episode[1], trainer.act_dim)},
-        "obs": torch.from_numpy(np.array(trainer._obs)),
-        "env": env_state(trainer.env),
-        "demonstrator": trainer.demonstrator.state_dict(),
-    }
+# Version 2: each object's state under its own key (Trainer.state_dict); the buffer holds only its filled part.
+# Version 1 (dpedu <= the first release) kept the updater's parts and the loss log at the top level.
+TRAINER_FORMAT, TRAINER_FORMAT_VERSION = "dpedu.trainer", 2
 
 
 def save_trainer(trainer, path) -> Path:
-    """Write trainer_state atomically. Single process only: under torchrun each rank holds its own data."""
+    """Write the header and Trainer.state_dict() atomically. Single process only: under torchrun each rank holds
+    its own data."""
     from dpedu.runtime import distributed
 
     if distributed.world_size() > 1:
         raise RuntimeError(f"Trainer.save({str(path)!r}) under torchrun ({distributed.world_size()} ranks): a "
                            "trainer checkpoint holds one process's data and random state; save the policy "
                            "(trainer.policy.save) or train in a single process to resume")
-    return atomic_save(trainer_state(trainer), path)
+    return atomic_save({**checkpoint_header(TRAINER_FORMAT, TRAINER_FORMAT_VERSION), **trainer.state_dict()}, path)
 
 
 def load_trainer(cls, path, progress: bool = True, device=None):
-    """A new trainer of class `cls` put into the state save_trainer recorded."""
+    """A new trainer of class `cls`, built from the file's config, then given the file's state."""
     state = load_checkpoint(path, TRAINER_FORMAT, TRAINER_FORMAT_VERSION)
     try:
+        if state["format_version"] == 1:
+            state = _trainer_v1_to_v2(state)
         config = state["config"] if device is None else {**state["config"], "device": str(device)}
         trainer = cls("diffusion", env=state["env_id"], config=config, progress=progress)
-        _restore_trainer(trainer, state)
+        trainer.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{path}: trainer checkpoint content is inconsistent: {type(e).__name__}: {e}") from e
     return trainer
 
 
-def _restore_trainer(trainer, state: dict) -> None:
-    from dpedu.data import Normalizer
-
-    trainer.model.load_state_dict(state["model"])
-    trainer.ema_model.load_state_dict(state["ema_model"])
-    trainer.optimizer.load_state_dict(state["optimizer"])
-    norm = lambda s: None if s is None else Normalizer.from_state_dict(s).to(trainer.device)  # noqa: E731
-    trainer.obs_normalizer, trainer.act_normalizer = norm(state["obs_normalizer"]), norm(state["act_normalizer"])
-    counters = state["counters"]
-    trainer.env_steps, trainer.episodes = counters["env_steps"], counters["episodes"]
-    trainer.learner.n_updates = counters["n_updates"]
-    trainer.loss_log.load_state_dict(state)
-    trainer.timings = dict(state["timings"])
-    trainer.generator.set_state(state["generator"])
-    trainer.buffer.load_state_dict(state["buffer"])
-    trainer._episode = (unstack(state["episode"]["obs"]), unstack(state["episode"]["act"]))
-    trainer._obs = state["obs"].numpy().copy()
-    set_env_state(trainer.env, state["env"])
-    trainer.demonstrator.load_state_dict(state["demonstrator"])
-    trainer._policy = None
+def _trainer_v1_to_v2(state: dict) -> dict:
+    """The version-1 layout (one flat dict) in version 2's (each object's state under its own key)."""
+    state = dict(state)
+    try:
+        counters = state.pop("counters")
+        state["counters"] = {"env_steps": counters["env_steps"], "episodes": counters["episodes"]}
+        state["updater"] = {"optimizer": state.pop("optimizer"), "lr_schedule": None,
+                            "ema_model": state.pop("ema_model"), "n_updates": counters["n_updates"]}
+        state["loss_log"] = {"loss_history": state.pop("loss_history"), "recent_losses": state.pop("recent_losses")}
+    except KeyError as e:
+        raise ValueError(f"trainer checkpoint of format version 1 lacks entry {e}") from None
+    return state

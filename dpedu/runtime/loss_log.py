@@ -14,8 +14,10 @@ LOG_INTERVAL = 100  # updates per entry of the loss history (and per NaN check);
 
 
 class LossLog:
-    def __init__(self, device: torch.device, learning_rate: float, interval: int = LOG_INTERVAL):
-        self.interval, self.learning_rate = interval, learning_rate
+    def __init__(self, device: torch.device, learning_rate: float, interval: int = LOG_INTERVAL,
+                 max_grad_norm: float | None = None):
+        # learning_rate and max_grad_norm only serve the advice of the non-finite-loss message.
+        self.interval, self.learning_rate, self.max_grad_norm = interval, learning_rate, max_grad_norm
         self.history: list[tuple[int, float]] = []  # (updates so far, mean loss of the last interval)
         self.recent = torch.zeros(interval, device=device)  # a ring of the last `interval` losses
 
@@ -36,15 +38,25 @@ class LossLog:
         bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
         if bad:
             step = n_updates - n + bad[0] + 1
+            clip = ("max_grad_norm=1.0 (gradient clipping is off)" if self.max_grad_norm is None
+                    else f"a smaller max_grad_norm than {self.max_grad_norm}")
             raise FloatingPointError(
-                f"loss became {losses[bad[0]]} at gradient update {step}: training stopped. Likely causes: "
-                f"learning_rate too high ({self.learning_rate}), no gradient clipping (max_grad_norm), "
-                "or non-finite demonstrations")
+                f"the training loss became {losses[bad[0]]} at gradient update {step} (seen at update {n_updates}: "
+                f"losses are checked every {self.interval} updates), so training stopped; the updates since then "
+                f"have likely made the weights non-finite too, so start again from a new Trainer or a checkpoint "
+                f"saved before. To try: a "
+                f"learning_rate lower than {self.learning_rate:g} (e.g. {self.learning_rate / 10:g}), "
+                f"{clip}, and check that the demonstrations are finite")
         return sum(losses) / n
 
     def state_dict(self) -> dict:
-        return {"loss_history": [list(entry) for entry in self.history], "recent_losses": self.recent.cpu()}
+        return {"loss_history": [list(entry) for entry in self.history],
+                "recent_losses": self.recent.to("cpu", copy=True)}  # a copy: the ring keeps changing
 
     def load_state_dict(self, state: dict) -> None:
+        recent = state["recent_losses"]
+        if not torch.is_tensor(recent) or recent.shape != self.recent.shape:
+            found = tuple(recent.shape) if torch.is_tensor(recent) else type(recent).__name__
+            raise ValueError(f"recent_losses must be a tensor of shape ({self.interval},), found {found}")
         self.history = [tuple(entry) for entry in state["loss_history"]]
-        self.recent.copy_(state["recent_losses"])
+        self.recent.copy_(recent)
