@@ -30,7 +30,7 @@ from torch import nn
 from dpedu.config import DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.networks import build_regressor
-from dpedu.policy import ActionQueue
+from dpedu.policy import RecedingHorizon
 from dpedu.trainer import AdamWithEMA, fit
 
 
@@ -77,7 +77,7 @@ class RegressionPolicy:
 
     def reset(self) -> None:
         """Start of an episode: forget the observation history and the planned actions."""
-        self._queue = ActionQueue(self.obs_horizon, self.n_action_steps)
+        self._queue = RecedingHorizon(self.obs_horizon, self.n_action_steps)
 
     def act(self, obs) -> np.ndarray:
         """Next action(s); re-plans from the last obs_horizon observations when the plan runs out."""

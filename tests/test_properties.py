@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dpedu.data import ReplayBuffer, window_indices
-from dpedu.policy import ActionQueue
+from dpedu.policy import RecedingHorizon
 from dpedu.sampler import DDIMSampler, DDPMSampler, respaced_timesteps
 from dpedu.schedule import NoiseSchedule, cosine_betas, linear_betas
 
@@ -200,7 +200,7 @@ def test_policy_history_pads_like_training_windows(L, To, n_envs, seed):
         seen.append(history.copy())
         return np.zeros((history.shape[0], 1, 1), np.float32)
 
-    queue = ActionQueue(To, n_action_steps=1)  # re-plans every step
+    queue = RecedingHorizon(To, n_action_steps=1)  # re-plans every step
     for step in range(L):
         queue.act(obs[step], plan)
     for step in range(L):
