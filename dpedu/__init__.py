@@ -31,8 +31,29 @@ Glossary, code name: the paper's symbol.
 
 __version__ = "0.1.0"
 
-from dpedu.config import DPConfig  # noqa: E402
-from dpedu.policy import DiffusionPolicy  # noqa: E402
-from dpedu.trainer import Trainer  # noqa: E402
+import importlib
+
+import gymnasium
+
+# The built-in task, registered on `import dpedu` by name: gymnasium imports dpedu.envs.detour only when
+# gym.make asks for it (max_episode_steps is dpedu.envs.detour.MAX_EPISODE_STEPS; a test checks they agree).
+gymnasium.register(id="dpedu/Detour-v0", entry_point="dpedu.envs.detour:DetourEnv", max_episode_steps=100)
+
+# The public API, imported when first used (PEP 562): `import dpedu` stays light (no torch), and
+# `import dpedu.config` loads nothing but the config.
+_PUBLIC = {"DPConfig": "dpedu.config", "DiffusionPolicy": "dpedu.policy", "Trainer": "dpedu.trainer"}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # once imported, a plain attribute
+        return value
+    raise AttributeError(f"module 'dpedu' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
 
 __all__ = ["DPConfig", "DiffusionPolicy", "Trainer", "__version__"]

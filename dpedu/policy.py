@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpedu.config import DPConfig, resolve_device
+from dpedu.config import DPConfig
+from dpedu.runtime.device import resolve_device
 from dpedu.data import Normalizer
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule

@@ -22,7 +22,7 @@ from dpedu import Trainer
 from dpedu.config import DPConfig
 from dpedu.networks import build_network
 from dpedu.runtime import distributed
-from dpedu.schedule import NoiseSchedule
+from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.trainer import diffusion_loss
 
 

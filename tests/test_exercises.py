@@ -15,7 +15,7 @@ from dpedu.course.exercises import (
     reference_diffusion_loss,
     reference_reverse_step,
 )
-from dpedu.sampler import DDIMSampler, DDPMSampler
+from dpedu.diffusion.sampler import DDIMSampler, DDPMSampler
 from dpedu.trainer import diffusion_loss
 
 

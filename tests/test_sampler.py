@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dpedu.sampler import DDIMSampler, DDPMSampler, make_sampler, respaced_timesteps
-from dpedu.schedule import NoiseSchedule
+from dpedu.diffusion.sampler import DDIMSampler, DDPMSampler, make_sampler, respaced_timesteps
+from dpedu.diffusion.schedule import NoiseSchedule
 
 diffusers = pytest.importorskip("diffusers")
 DIFFUSERS_NAME = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
