@@ -41,8 +41,9 @@ def measure(policy, n_episodes: int, **settings) -> dict:
 
 def run(seed: int) -> list[dict]:
     start = time.perf_counter()
-    trainer = Trainer("diffusion", env="Pendulum-v1", seed=seed, config=PRESETS["Pendulum-v1"]["config"], progress=False)
-    metrics = trainer.train(PRESETS["Pendulum-v1"]["total_timesteps"])
+    preset = PRESETS["Pendulum-v1"]
+    trainer = Trainer("diffusion", env="Pendulum-v1", seed=seed, config=preset["config"], progress=False)
+    metrics = trainer.train(preset["total_timesteps"])
     policy, head = trainer.policy, {"seed": seed, "train_s": round(time.perf_counter() - start, 1)}
     rows = [{**head, "measure": "train", "loss": metrics["loss"]}]
     for sampler in ("ddpm", "ddim"):

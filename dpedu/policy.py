@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from dpedu.config import DPConfig
-from dpedu.runtime.device import resolve_device
 from dpedu.data import Normalizer
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
+from dpedu.runtime.device import resolve_device
 from dpedu.runtime.fast_plan import planner_for
 
 

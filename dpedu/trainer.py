@@ -37,7 +37,6 @@ import torch
 import torch.nn.functional as F
 
 from dpedu.config import DPConfig
-from dpedu.runtime.device import resolve_device
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
@@ -46,6 +45,7 @@ from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.networks import build_network
 from dpedu.policy import DiffusionPolicy
 from dpedu.runtime import distributed
+from dpedu.runtime.device import resolve_device
 from dpedu.runtime.loss_log import LossLog
 from dpedu.runtime.progress import TrainingRun
 

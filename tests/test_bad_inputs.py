@@ -17,11 +17,11 @@ import torch
 from dpedu import DiffusionPolicy, Trainer
 from dpedu.cli import main
 from dpedu.config import DPConfig
+from dpedu.diffusion.sampler import make_sampler
+from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.envs import make_demonstrator
 from dpedu.evaluate import evaluate_policy
 from dpedu.runtime.checkpoint import policy_state
-from dpedu.diffusion.sampler import make_sampler
-from dpedu.diffusion.schedule import NoiseSchedule
 
 OBS = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 
@@ -143,7 +143,8 @@ ROWS = [
     ("cfg seed negative", config(seed=-1), ValueError, r"seed must be >= 0, got -1"),
     ("Trainer linear schedule underflows", trainer(config={"noise_schedule": "linear", "n_diffusion_steps": 1000,
                                                            "beta_end": 0.5}),
-     ValueError, r"n_steps=1000, beta_start=0.0001, beta_end=0.5 drives alpha_bar below float32's range.*lower beta_end"),
+     ValueError,
+     r"n_steps=1000, beta_start=0.0001, beta_end=0.5 drives alpha_bar below float32's range.*lower beta_end"),
     # ---- building blocks used on their own (notebooks)
     ("NoiseSchedule kind", lambda c: NoiseSchedule(50, "quadratic"), ValueError,
      r"kind must be one of \('cosine', 'linear'\), got 'quadratic'"),

@@ -31,7 +31,8 @@ def top_level_imports(path: Path, deferred: bool = False) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative import: resolve against this module's package
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
         elif not deferred and isinstance(node, (ast.If, ast.Try)):
@@ -161,8 +162,8 @@ def test_the_choice_names_are_the_components():
     from dpedu.config import CONDITIONINGS, NETWORKS, SAMPLER_KINDS, SCHEDULE_KINDS
     from dpedu.diffusion import schedule
     from dpedu.diffusion.sampler import SAMPLERS
-    from dpedu.networks import mlp
     from dpedu.networks import NETWORKS as BUILT
+    from dpedu.networks import mlp
 
     assert schedule.SCHEDULE_KINDS is SCHEDULE_KINDS and mlp.CONDITIONINGS is CONDITIONINGS and BUILT is NETWORKS
     assert sorted(SAMPLERS) == sorted(SAMPLER_KINDS)

@@ -22,7 +22,8 @@ def rollouts_sha256(recorded) -> str:
 # sha256 of record_rollouts' output for these inputs, recorded with its own loop before it ran on rollouts (b39cb4f).
 RECORDED = [
     (0, dict(n_episodes=3, seed=5), "71a87da2991672fc8cc289c3b92ec34bdb3eaffa75ec38e2f019cb1236de2b9f"),
-    (1, dict(n_episodes=10, init_state=(np.pi, 0.0)), "cf159469e0bf1eb2a48e7a04a2f4709353d3cdb7de7e70151ad3a58a76459ef0"),
+    (1, dict(n_episodes=10, init_state=(np.pi, 0.0)),
+     "cf159469e0bf1eb2a48e7a04a2f4709353d3cdb7de7e70151ad3a58a76459ef0"),
     (2, dict(n_episodes=2, seed=3, init_state=(0.5, -1.0)),
      "dd38041d3f1e9049656c4c5f02a6cc12e7de286e026b59885f2ca633a7cefcf8"),
 ]
