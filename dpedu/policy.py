@@ -106,10 +106,15 @@ class DiffusionPolicy:
         fixed = sorted(set(changes) - allowed)
         if fixed:
             raise ValueError(f"{fixed} are fixed by the trained weights; configure() can change {sorted(allowed)}")
-        self.config = self.config.replace(**changes)
+        previous, self.config = self.config, self.config.replace(**changes)
+        try:
+            self._build_sampler()  # the sampler checks its own settings (DDIM's eta): a refusal changes nothing
+        except ValueError:
+            self.config = previous
+            self._build_sampler()
+            raise
         if "seed" in changes:
             self.generator.manual_seed(self.config.seed)
-        self._build_sampler()
         self.reset()
         return self
 

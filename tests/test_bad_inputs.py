@@ -229,6 +229,8 @@ ROWS = [
      r"n_inference_steps \(500\) must be <= n_diffusion_steps \(20\)"),
     ("configure sampler", lambda c: c.policy.configure(sampler="euler"), ValueError,
      r"sampler must be one of \('ddim', 'ddpm'\), got 'euler'"),
+    ("configure ddim_eta > 1", lambda c: c.policy.configure(sampler="ddim", ddim_eta=1.5), ValueError,
+     r"ddim_eta must be in \[0, 1\], got 1.5"),
     ("configure n_action_steps 0", lambda c: c.policy.configure(n_action_steps=0), ValueError,
      r"n_action_steps must be >= 1, got 0"),
     ("configure seed str", lambda c: c.policy.configure(seed="1"), TypeError, r"seed must be of type int, got str '1'"),

@@ -167,3 +167,11 @@ def test_the_choice_names_are_the_components():
 
     assert schedule.SCHEDULE_KINDS is SCHEDULE_KINDS and mlp.CONDITIONINGS is CONDITIONINGS and BUILT is NETWORKS
     assert sorted(SAMPLERS) == sorted(SAMPLER_KINDS)
+
+
+def test_demonstrators_do_not_reach_into_runtime():
+    # Objects own their state; runtime/ only moves it to and from files (DESIGN.md), so no envs module imports it,
+    # not even inside a function.
+    graph = import_graph(deferred=True)
+    for name in ("dpedu.envs", "dpedu.envs.demonstrator", "dpedu.envs.pendulum", "dpedu.envs.detour"):
+        assert not {t for t in graph[name] if t.startswith("dpedu.runtime")}, name
