@@ -16,9 +16,11 @@ Reading order (the algorithm, in the order the course teaches it; each module's 
     baselines.py            the regression (MSE behaviour cloning) baseline          notebooks 02, 04, 05
     evaluate.py             rollouts: returns, success, smoothness                   notebooks 04, 05, 07
 
-Around it, for use rather than reading: config.py (every hyperparameter, PRESETS), cli.py (python -m dpedu),
-runtime/ (checkpoint files, torchrun, Ctrl-C, progress, the loss log) and course/ (the notebooks' plots,
-animations, widgets and the 2-D toy task).
+Around it, for use rather than reading: config.py (every hyperparameter, PRESETS), stats.py (intervals and
+standard errors), cli.py (python -m dpedu), runtime/ (checkpoint files, torchrun, Ctrl-C, progress, the loss log,
+the device) and course/ (the notebooks' plots, animations, widgets and the 2-D toy task).
+
+`import dpedu` registers dpedu/Detour-v0 with gymnasium and imports the rest when first used.
 
 Glossary, code name: the paper's symbol.
     x_t, a_t: the noisy action chunk after diffusion step t                   t: the diffusion step, 0..T-1
