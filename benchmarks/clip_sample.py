@@ -15,8 +15,8 @@ import json
 import torch
 
 from dpedu.course import toy
-from dpedu.sampler import make_sampler
-from dpedu.schedule import NoiseSchedule
+from dpedu.diffusion.sampler import make_sampler
+from dpedu.diffusion.schedule import NoiseSchedule
 
 
 def main() -> None:

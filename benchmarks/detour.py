@@ -21,7 +21,8 @@ import torch
 from dpedu import Trainer
 from dpedu.baselines import RegressionPolicy, train_regression
 from dpedu.config import PRESETS
-from dpedu.evaluate import evaluate_policy, wilson_interval
+from dpedu.evaluate import evaluate_policy
+from dpedu.stats import wilson_interval
 
 ENV = "dpedu/Detour-v0"
 KEYS = ("success_rate", "success_ci", "side_up", "side_down", "switches_per_episode", "switched_share")

@@ -7,7 +7,7 @@ trains it), then exactly notebook 06's measurements on that policy: DDPM and DDI
 steps (50 episodes, reset seeds 0-49), DDIM with 10 steps at eta 0, 0.5, 1 (50 episodes), DDPM with 10 steps
 executing 1, 2, 4, 8 actions per plan (100 episodes), and the swing directions of 10 episodes from rest for three
 settings. One JSON line per (seed, measurement). Notebook 06 plots the seeds' means with a 95% t-interval over
-seeds (dpedu.evaluate.t_interval) beside its live seed-42 numbers. About a minute per seed on one core; run seeds
+seeds (dpedu.stats.t_interval) beside its live seed-42 numbers. About a minute per seed on one core; run seeds
 as parallel processes and concatenate their lines (in the order of --seeds) if you have the cores.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from dpedu import Trainer
-from dpedu.config import FAST_PENDULUM, FAST_PENDULUM_TIMESTEPS
+from dpedu.config import PRESETS
 from dpedu.course import pendulum
 from dpedu.evaluate import evaluate_policy
 
@@ -41,8 +41,9 @@ def measure(policy, n_episodes: int, **settings) -> dict:
 
 def run(seed: int) -> list[dict]:
     start = time.perf_counter()
-    trainer = Trainer("diffusion", env="Pendulum-v1", seed=seed, config=FAST_PENDULUM, progress=False)
-    metrics = trainer.train(FAST_PENDULUM_TIMESTEPS)
+    preset = PRESETS["Pendulum-v1"]
+    trainer = Trainer("diffusion", env="Pendulum-v1", seed=seed, config=preset["config"], progress=False)
+    metrics = trainer.train(preset["total_timesteps"])
     policy, head = trainer.policy, {"seed": seed, "train_s": round(time.perf_counter() - start, 1)}
     rows = [{**head, "measure": "train", "loss": metrics["loss"]}]
     for sampler in ("ddpm", "ddim"):

@@ -1,7 +1,7 @@
 """Time to an expert-level policy, over training seeds: train in chunks, evaluate after each, report when the
 mean return first reaches -170 and what the full run ends at.
 
-    python benchmarks/time_to_expert.py                                  # FAST_PENDULUM, seed 42, 2 torch threads
+    python benchmarks/time_to_expert.py                    # PRESETS["Pendulum-v1"], seed 42, 2 torch threads
     python benchmarks/time_to_expert.py --seeds 0 1 2 3 4 5 6 7 8 9 --chunk 4000
     python benchmarks/time_to_expert.py --threads 1 --chunk 1000 --max-steps 20000 --config '{"hidden_dim": 128}'
 
@@ -18,16 +18,17 @@ import time
 import torch
 
 from dpedu import Trainer
-from dpedu.config import FAST_PENDULUM, FAST_PENDULUM_TIMESTEPS
+from dpedu.config import PRESETS
 from dpedu.evaluate import evaluate_policy
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--chunk", type=int, default=2000, help="environment steps between evaluations")
-parser.add_argument("--max-steps", type=int, default=FAST_PENDULUM_TIMESTEPS)
+parser.add_argument("--max-steps", type=int, default=PRESETS["Pendulum-v1"]["total_timesteps"])
 parser.add_argument("--episodes", type=int, default=100)
 parser.add_argument("--target", type=float, default=-170.0)
-parser.add_argument("--config", type=json.loads, default=FAST_PENDULUM, help="JSON dict of config overrides")
+parser.add_argument("--config", type=json.loads, default=PRESETS["Pendulum-v1"]["config"],
+                    help="JSON dict of config overrides")
 parser.add_argument("--seeds", type=int, nargs="+", default=[42])
 args = parser.parse_args()
 torch.set_num_threads(args.threads)

@@ -28,7 +28,8 @@ import torch
 
 from dpedu import Trainer
 from dpedu.config import PRESETS
-from dpedu.evaluate import evaluate_policy, t_interval, wilson_interval
+from dpedu.evaluate import evaluate_policy
+from dpedu.stats import t_interval, wilson_interval
 
 # The preset's MLP (observation and t concatenated to its input), the same MLP with FiLM in every block (which
 # separates what FiLM does from what the convolutions do), and the U-Net with its defaults (unet_dim 32, 2 levels).

@@ -16,9 +16,11 @@ Reading order (the algorithm, in the order the course teaches it; each module's 
     baselines.py            the regression (MSE behaviour cloning) baseline          notebooks 02, 04, 05
     evaluate.py             rollouts: returns, success, smoothness                   notebooks 04, 05, 07
 
-Around it, for use rather than reading: config.py (every hyperparameter, PRESETS), cli.py (python -m dpedu),
-runtime/ (checkpoint files, torchrun, Ctrl-C, progress, the loss log) and course/ (the notebooks' plots,
-animations, widgets and the 2-D toy task).
+Around it, for use rather than reading: config.py (every hyperparameter, PRESETS), stats.py (intervals and
+standard errors), cli.py (python -m dpedu), runtime/ (checkpoint files, torchrun, Ctrl-C, progress, the loss log,
+the device) and course/ (the notebooks' plots, animations, widgets and the 2-D toy task).
+
+`import dpedu` registers dpedu/Detour-v0 with gymnasium and imports the rest when first used.
 
 Glossary, code name: the paper's symbol.
     x_t, a_t: the noisy action chunk after diffusion step t                   t: the diffusion step, 0..T-1
@@ -31,8 +33,29 @@ Glossary, code name: the paper's symbol.
 
 __version__ = "0.1.0"
 
-from dpedu.config import DPConfig  # noqa: E402
-from dpedu.policy import DiffusionPolicy  # noqa: E402
-from dpedu.trainer import Trainer  # noqa: E402
+import importlib
+
+import gymnasium
+
+# The built-in task, registered on `import dpedu` by name: gymnasium imports dpedu.envs.detour only when
+# gym.make asks for it (max_episode_steps is dpedu.envs.detour.MAX_EPISODE_STEPS; a test checks they agree).
+gymnasium.register(id="dpedu/Detour-v0", entry_point="dpedu.envs.detour:DetourEnv", max_episode_steps=100)
+
+# The public API, imported when first used (PEP 562): `import dpedu` stays light (no torch), and
+# `import dpedu.config` loads nothing but the config.
+_PUBLIC = {"DPConfig": "dpedu.config", "DiffusionPolicy": "dpedu.policy", "Trainer": "dpedu.trainer"}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # once imported, a plain attribute
+        return value
+    raise AttributeError(f"module 'dpedu' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
 
 __all__ = ["DPConfig", "DiffusionPolicy", "Trainer", "__version__"]

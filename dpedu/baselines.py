@@ -15,12 +15,14 @@ rest, so on the Trainer's data the demonstrations are nearly unimodal and regres
 baseline: notebook 04 measures both.)
 
 The network is the denoiser's residual MLP without the noisy actions x_t and the timestep t (same
-hidden_dim, n_layers: dpedu.networks.mlp.MLPRegressor), trained with the same AdamWithEMA as the diffusion
-models, and it acts with the same receding horizon as DiffusionPolicy (obs queue padded at reset,
+hidden_dim, n_layers: dpedu.networks.mlp.MLPRegressor), trained by fit_regression (the same AdamWithEMA
+as the diffusion models), and it acts with the same receding horizon as DiffusionPolicy (obs queue padded at reset,
 n_action_steps of each plan).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -39,14 +41,25 @@ def regression_loss(model: nn.Module, obs: torch.Tensor, a0: torch.Tensor) -> to
     return F.mse_loss(model(obs), a0)
 
 
+def fit_regression(model: nn.Module, sample_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+                   n_updates: int, learning_rate: float) -> list[float]:
+    """The regression trainer every regression network in dpedu uses (this module's and the toy task's).
+
+    n_updates of Adam with a cosine-decayed learning rate (the AdamWithEMA the diffusion models train with) on
+    regression_loss(model, obs, a0), each on a fresh batch (obs, a0) = sample_batch(). Returns the loss of
+    every update; the model is trained in place.
+    """
+    updater = AdamWithEMA(model, learning_rate, decay_steps=n_updates)
+    return fit(updater, lambda obs, a0: regression_loss(model, obs, a0), sample_batch, n_updates)
+
+
 def train_regression(buffer: ReplayBuffer, obs_normalizer: Normalizer, act_normalizer: Normalizer,
                      config: DPConfig, n_updates: int = 3000, learning_rate: float = 1e-3,
                      seed: int = 0) -> tuple[nn.Module, list[float]]:
     """Fit the regression network (config's width, depth and horizons) with the MSE loss on windows from `buffer`.
 
     Batches are drawn as the Trainer draws them (config.batch_size, same window rule), in the normalised
-    units the diffusion model sees. Adam with a cosine-decayed learning rate. Returns (model in eval mode,
-    loss of every update).
+    units the diffusion model sees; fit_regression trains. Returns (model in eval mode, loss of every update).
     """
     obs_dim, act_dim = buffer.obs.shape[1], buffer.act.shape[1]
     with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
@@ -58,8 +71,7 @@ def train_regression(buffer: ReplayBuffer, obs_normalizer: Normalizer, act_norma
         obs, actions = buffer.sample(config.batch_size, config.obs_horizon, config.action_horizon, generator)
         return obs_normalizer.normalize(obs), act_normalizer.normalize(actions)
 
-    updater = AdamWithEMA(model, learning_rate, decay_steps=n_updates)
-    losses = fit(updater, lambda obs, a0: regression_loss(model, obs, a0), sample_batch, n_updates)
+    losses = fit_regression(model, sample_batch, n_updates, learning_rate)
     return model.eval(), losses
 
 

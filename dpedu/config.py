@@ -1,8 +1,15 @@
 """DPConfig: every hyperparameter of a diffusion policy, its default, and its validation; PRESETS per task.
 
 The first thirteen fields are the reference table (same names, same defaults); the rest are the few
-more this package needs, each with a default. `DPConfig.from_dict` is the one door for user input:
-unknown keys, wrong types and out-of-range values raise an error naming the key and what is allowed.
+more this package needs, each with a default. `DPConfig.from_dict` is the one door for user input (and for
+a checkpoint's saved config): unknown keys, wrong types and out-of-range values raise an error naming the
+key and what is allowed, before anything is allocated.
+
+This module sits at the bottom of dpedu's import graph: it imports no other dpedu module, and neither torch
+nor gymnasium. The NAMES of the choices it validates (SCHEDULE_KINDS, SAMPLER_KINDS, NETWORKS, CONDITIONINGS)
+are defined here and imported by the components; checks that need a component (the U-Net's horizon rule, a
+linear schedule that exhausts float32, DDIM's eta range, the demonstrator's explore_noise) live in that
+component and run when the Trainer or the policy builds it, still before any training.
 """
 
 from __future__ import annotations
@@ -14,40 +21,57 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-import torch
 
-from dpedu.diffusion.sampler import SAMPLERS, check_eta
-from dpedu.diffusion.schedule import SCHEDULE_KINDS, NoiseSchedule
-from dpedu.envs.demonstrator import check_explore_noise
-from dpedu.networks import NETWORKS
-from dpedu.networks.mlp import CONDITIONINGS
-from dpedu.networks.unet1d import check_horizon
+# The choices, by name (each component imports its own from here).
+SCHEDULE_KINDS = ("cosine", "linear")  # dpedu.diffusion.schedule
+SAMPLER_KINDS = ("ddim", "ddpm")  # dpedu.diffusion.sampler.SAMPLERS
+NETWORKS = ("mlp", "unet")  # dpedu.networks.build_network
+CONDITIONINGS = ("concat", "film")  # dpedu.networks.mlp
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"; dpedu.runtime.device.resolve_device
+
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed and numpy's SeedSequence both take it; 2**64 overflows torch
 
 
-def _doc(text: str, **kw) -> Any:
-    return field(metadata={"doc": text}, **kw)
+def _doc(text: str, bounds: tuple[int, int] | None = None, **kw) -> Any:
+    """A field with its doc string; `bounds` (low, high) are checked by __post_init__ and appended to the doc."""
+    if bounds is not None:
+        text = f"{text} Range {bounds[0]:_}..{bounds[1]:_}."
+    return field(metadata={"doc": text, "bounds": bounds}, **kw)
+
+
+# Upper bounds keep a typo (hidden_dim=10**7, buffer_size=10**12) from failing deep inside torch, or from
+# allocating gigabytes, long after the call that asked for it. Each is far above what the course uses.
+MAX_STEPS = 10_000  # diffusion steps T (Ho et al.: 1000); the schedule's tables are computed step by step
+MAX_WIDTH = 16_384  # an MLP layer of 16_384^2 float32 weights is 1 GiB
+MAX_BATCH = 65_536
+MAX_BUFFER = 100_000_000  # environment steps; the buffer is preallocated (obs, act and two int64 per step)
+MAX_HORIZON = 1_024  # environment steps per window
 
 
 @dataclass(frozen=True)
 class DPConfig:
     # --- the reference table ---
-    n_diffusion_steps: int = _doc("T: diffusion steps of the noise schedule used in training.", default=50)
-    action_horizon: int = _doc("H: actions predicted per plan, a[t .. t+H-1].", default=8)
-    obs_horizon: int = _doc("To: observations conditioning a plan, o[t-To+1 .. t].", default=2)
-    hidden_dim: int = _doc("Width of the denoiser's hidden layers.", default=256)
+    n_diffusion_steps: int = _doc("T: diffusion steps of the noise schedule used in training.", (1, MAX_STEPS),
+                                  default=50)
+    action_horizon: int = _doc("H: actions predicted per plan, a[t .. t+H-1].", (1, MAX_HORIZON), default=8)
+    obs_horizon: int = _doc("To: observations conditioning a plan, o[t-To+1 .. t].", (1, MAX_HORIZON), default=2)
+    hidden_dim: int = _doc("Width of the denoiser's hidden layers.", (1, MAX_WIDTH), default=256)
     learning_rate: float = _doc("Adam's step size.", default=1e-4)
-    batch_size: int = _doc("(obs window, action window) samples per gradient update.", default=256)
+    batch_size: int = _doc("(obs window, action window) samples per gradient update.", (1, MAX_BATCH), default=256)
     noise_schedule: str = _doc('"cosine" (Nichol & Dhariwal 2021) or "linear" (Ho et al. 2020).', default="cosine")
     beta_start: float = _doc("First beta of the linear schedule.", default=1e-4)
     beta_end: float = _doc("Last beta of the linear schedule.", default=0.02)
-    buffer_size: int = _doc("Capacity of the FIFO demonstration buffer, in environment steps.", default=1_000_000)
-    n_inference_steps: int = _doc("S: denoising steps per plan at inference, 1..n_diffusion_steps.", default=10)
-    warmup_steps: int = _doc("Environment steps collected before the first gradient update.", default=500)
-    seed: int = _doc("Seeds numpy, torch, the environments and the demonstrator.", default=42)
+    buffer_size: int = _doc("Capacity of the FIFO demonstration buffer, in environment steps.", (1, MAX_BUFFER),
+                            default=1_000_000)
+    n_inference_steps: int = _doc("S: denoising steps per plan at inference, at most n_diffusion_steps.",
+                                  (1, MAX_STEPS), default=10)
+    warmup_steps: int = _doc("Environment steps collected before the first gradient update.", (0, 2**63 - 1),
+                             default=500)
+    seed: int = _doc("Seeds numpy, torch, the environments and the demonstrator.", (0, MAX_SEED), default=42)
     # --- added by dpedu ---
     n_action_steps: int = _doc(
-        "Actions executed from each plan before re-planning (receding horizon), 1..action_horizon.", default=1
-    )
+        "Actions executed from each plan before re-planning (receding horizon), at most action_horizon.",
+        (1, MAX_HORIZON), default=1)
     sampler: str = _doc('"ddpm" (ancestral) or "ddim" (deterministic for eta=0); ddpm scored higher on Pendulum.',
                         default="ddpm")
     ddim_eta: float = _doc("DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM variance. DDIM only.", default=0.0)
@@ -55,26 +79,28 @@ class DPConfig:
     network: str = _doc('The denoiser eps_theta: "mlp" (residual MLP over the flattened chunk) or "unet" (Chi et '
                         "al.'s temporal conv U-Net with FiLM).", default="mlp")
     n_layers: int = _doc("Residual blocks (two linear layers each) of the MLP: the denoiser's with network='mlp', "
-                         "and the regression baseline's.", default=2)
+                         "and the regression baseline's.", (1, 64), default=2)
     conditioning: str = _doc('MLP only: how obs and t enter: "concat" (input) or "film" (every layer).',
                              default="concat")
     unet_dim: int = _doc("U-Net only: channels of its first level; level i has unet_dim * 2^i (Chi et al.: 256; "
-                         "32 trains on a laptop CPU).", default=32)
+                         "32 trains on a laptop CPU).", (1, 4_096), default=32)
     unet_levels: int = _doc("U-Net only: resolutions; action_horizon must be a multiple of 2^(unet_levels - 1) "
-                            "(Chi et al.: 3).", default=2)
-    unet_kernel_size: int = _doc("U-Net only: length (odd) of its temporal convolutions.", default=5)
-    unet_groups: int = _doc("U-Net only: GroupNorm groups; must divide unet_dim.", default=8)
+                            "(Chi et al.: 3).", (1, 8), default=2)
+    unet_kernel_size: int = _doc("U-Net only: length (odd) of its temporal convolutions.", (1, 63), default=5)
+    unet_groups: int = _doc("U-Net only: GroupNorm groups; must divide unet_dim.", (1, 4_096), default=8)
     ema_decay: float = _doc("Decay of the exponential moving average of the weights used to act, in [0, 1).",
                             default=0.999)
     train_freq: int = _doc("After warmup, a round of gradient updates every train_freq environment steps.",
-                           default=1)
-    gradient_steps: int = _doc("Gradient updates per round.", default=1)
+                           (1, 2**63 - 1), default=1)
+    gradient_steps: int = _doc("Gradient updates per round.", (1, 10_000), default=1)
     max_grad_norm: float | None = _doc("Clip the gradient norm to this value; None: no clipping.", default=None)
     explore_noise: float | None = _doc(
         "DART (Laskey et al. 2017): while collecting, the environment executes the demonstrator's action plus "
-        "Gaussian noise of this std (action units); the clean action is the label. None: the task's default "
-        "(Pendulum-v1 0, dpedu/Detour-v0 0.4).", default=None)
-    device: str = _doc('"auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".', default="auto")
+        "Gaussian noise of this std (action units), a finite number >= 0; the clean action is the label. None: the "
+        "task's default (Pendulum-v1 0, dpedu/Detour-v0 0.4).", default=None)
+    device: str = _doc('"auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N" or "mps" (Apple GPUs); '
+                       "a device this machine lacks is an error when the Trainer or policy is built.",
+                       default="auto")
 
     def __post_init__(self):
         for f in fields(self):
@@ -85,17 +111,17 @@ class DPConfig:
                 value = value.item()
                 object.__setattr__(self, f.name, value)
             _check_type(f.name, value, f.type)
-        positive = ["n_diffusion_steps", "action_horizon", "obs_horizon", "hidden_dim", "batch_size",
-                    "buffer_size", "n_inference_steps", "n_action_steps", "n_layers", "train_freq", "gradient_steps",
-                    "unet_dim", "unet_levels", "unet_kernel_size", "unet_groups"]
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ["warmup_steps", "seed"]:
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for f in fields(self):
+            if f.metadata["bounds"] is not None:
+                low, high = f.metadata["bounds"]
+                value = getattr(self, f.name)
+                if value < low:
+                    raise ValueError(f"{f.name} must be >= {low}, got {value}")
+                if value > high:
+                    raise ValueError(f"{f.name} must be <= {high:_}, got {value:_} (a bound that stops sizes and "
+                                     "seeds which would fail deep inside torch or exhaust memory)")
         _choice("noise_schedule", self.noise_schedule, SCHEDULE_KINDS)
-        _choice("sampler", self.sampler, tuple(sorted(SAMPLERS)))
+        _choice("sampler", self.sampler, SAMPLER_KINDS)
         _choice("network", self.network, NETWORKS)
         _choice("conditioning", self.conditioning, CONDITIONINGS)
         _in_range("learning_rate", self.learning_rate, 0.0, math.inf, "a finite number > 0")
@@ -103,12 +129,6 @@ class DPConfig:
         _in_range("beta_end", self.beta_end, 0.0, 1.0, "in (0, 1)")
         if self.beta_end <= self.beta_start:
             raise ValueError(f"beta_end ({self.beta_end}) must be > beta_start ({self.beta_start})")
-        if self.noise_schedule == "linear":  # n_diffusion_steps * beta_end can exhaust float32 (schedule.py)
-            try:
-                NoiseSchedule(self.n_diffusion_steps, "linear", self.beta_start, self.beta_end)
-            except ValueError as e:
-                raise ValueError(f"beta_end={self.beta_end} is too large for n_diffusion_steps="
-                                 f"{self.n_diffusion_steps}: {e}") from None
         if self.n_inference_steps > self.n_diffusion_steps:
             raise ValueError(
                 f"n_inference_steps ({self.n_inference_steps}) must be <= n_diffusion_steps "
@@ -119,18 +139,14 @@ class DPConfig:
                 f"n_action_steps ({self.n_action_steps}) must be <= action_horizon ({self.action_horizon}): "
                 "a plan has only action_horizon actions to execute"
             )
-        check_eta(self.ddim_eta)
         self._check_network()
         if self.sampler == "ddpm" and self.ddim_eta != 0.0:
             raise ValueError(f"ddim_eta={self.ddim_eta} has no effect with sampler='ddpm'; use sampler='ddim'")
         if not (math.isfinite(self.ema_decay) and 0.0 <= self.ema_decay < 1.0):
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.explore_noise is not None:
-            check_explore_noise(self.explore_noise)
         if self.max_grad_norm is not None:
             _in_range("max_grad_norm", self.max_grad_norm, 0.0, math.inf, "None or a finite number > 0")
-        if not (self.device in ("auto", "cpu", "cuda", "mps") or
-                (self.device.startswith("cuda:") and self.device[5:].isdigit())):
+        if not (self.device in DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
 
     def _check_network(self) -> None:
@@ -149,7 +165,6 @@ class DPConfig:
                                  f"got {self.unet_kernel_size}")
             if self.unet_dim % self.unet_groups:
                 raise ValueError(f"unet_groups ({self.unet_groups}) must divide unet_dim ({self.unet_dim})")
-            check_horizon(self.action_horizon, self.unet_levels)
 
     @classmethod
     def from_dict(cls, values: dict | None = None, **overrides) -> DPConfig:
@@ -208,22 +223,6 @@ def _in_range(name: str, value: float, low: float, high: float, allowed: str) ->
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """"auto" -> CUDA when present, else CPU; anything else is passed to torch.device."""
-    import torch
-
-    if isinstance(name, str) and name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (or a torch.device), "
-                         f"got {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device here; use 'auto' or 'cpu'")
-    return device
-
-
 # The course's configuration for each built-in task: Trainer("diffusion", env=env_id, seed=s,
 # config=PRESETS[env_id]["config"]).train(PRESETS[env_id]["total_timesteps"]).
 PRESETS = {
@@ -241,7 +240,3 @@ PRESETS = {
     "dpedu/Detour-v0": {"config": {"hidden_dim": 128, "n_layers": 3, "learning_rate": 1e-3, "n_action_steps": 8,
                                    "warmup_steps": 8_000, "gradient_steps": 3}, "total_timesteps": 10_000},
 }
-
-# The names the README and earlier notebooks use for the Pendulum preset.
-FAST_PENDULUM = PRESETS["Pendulum-v1"]["config"]
-FAST_PENDULUM_TIMESTEPS = PRESETS["Pendulum-v1"]["total_timesteps"]

@@ -4,21 +4,24 @@ A policy here is anything with `reset()` and `act(obs_batch) -> action_batch` (t
 demonstrator, RandomPolicy). N episodes run as N environments stepped together
 (gymnasium.vector.SyncVectorEnv), so a DiffusionPolicy plans for all of them in one batch. Episode i
 always starts from `env.reset(seed=seed + i)`, whatever the batch size: two policies evaluated with the
-same seed face the same initial states, and their returns can be compared episode by episode.
+same seed face the same initial states, and their returns can be compared episode by episode. A task whose
+environment keeps its physical state in `env.unwrapped.state` (gymnasium's classic-control convention, which
+Pendulum-v1 and dpedu/Detour-v0 follow) can also start every episode from a chosen state (`initial_states`).
+
+The intervals (Wilson, Student-t) and standard errors are in dpedu.stats.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
-import math
 import time
 
 import gymnasium as gym
 import numpy as np
-from scipy import stats
 
 from dpedu.envs import EPISODE_MEASURES, make_demonstrator
+from dpedu.stats import standard_error, wilson_interval
 
 
 def check_env_id(env_id: str) -> gym.spaces.Box:
@@ -76,53 +79,127 @@ class RandomPolicy:
         return self.rng.uniform(self.low, self.high, size=shape).astype(np.float32)
 
 
+def _check_int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+
+def _start_from(envs: gym.vector.SyncVectorEnv, states: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Put each (just reset) env into states[i] (env.unwrapped.state) and return the observations of those states."""
+    obs = obs.copy()
+    for i, (env, state) in enumerate(zip(envs.envs, states)):
+        core = env.unwrapped
+        if not isinstance(getattr(core, "state", None), np.ndarray) or not hasattr(core, "_get_obs"):
+            raise ValueError(f"initial_states needs an environment that keeps its state in env.unwrapped.state and "
+                             f"observes it with unwrapped._get_obs() (gymnasium's classic control); "
+                             f"{env.spec.id if env.spec else core} does not")
+        if state.shape != core.state.shape:
+            raise ValueError(f"initial_states must have shape (n_episodes, {core.state.size}) for {env.spec.id}, "
+                             f"got rows of shape {state.shape}")
+        core.state = state.copy()
+        obs[i] = core._get_obs()
+    return obs
+
+
 def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
-             n_envs: int | None = None) -> dict:
+             n_envs: int | None = None, initial_states=None, progress: bool = False) -> dict:
     """Run n_episodes of `policy`, n_envs environments at a time (default: all), and record each episode.
+
+    initial_states: None, or (n_episodes, state_dim): episode i starts from its reset, then from
+        initial_states[i] put into env.unwrapped.state (the reset's seed still seeds the rest of the episode).
+    progress: a tqdm bar over finished episodes.
 
     Returns a dict of per-episode results: "returns" (n_episodes,), "successes" (n_episodes,) bool (True if
     the env's info["is_success"] was True at the episode's end; None when the env never reports it),
-    "lengths" (n_episodes,) steps, "observations": a list of (length + 1, obs_dim) arrays, the
-    observations the episode visited from its reset to its last step, and "actions": a list of
-    (length, act_dim) arrays, the actions the policy executed.
+    "lengths" (n_episodes,) steps, and lists with one array per episode: "observations" (length + 1, obs_dim),
+    the observations from its reset to its last step; "actions" (length, act_dim), the actions the policy
+    executed; "rewards" (length,); "states" (length + 1, state_dim), env.unwrapped.state before each step and
+    after the last (None when the env keeps no such array).
     """
-    for name, value, low in (("n_episodes", n_episodes, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    _check_int("n_episodes", n_episodes, 1)
+    _check_int("seed", seed, 0)
     n_envs = n_episodes if n_envs is None else n_envs
-    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
         raise ValueError(f"n_envs must be an int >= 1, got {n_envs!r}")
+    if initial_states is not None:
+        initial_states = np.asarray(initial_states, dtype=np.float64)
+        if initial_states.ndim != 2 or len(initial_states) != n_episodes:
+            raise ValueError(f"initial_states must have shape (n_episodes={n_episodes}, state_dim), "
+                             f"got {initial_states.shape}")
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, dtype=int)
-    successes, reports_success, observations, actions = np.zeros(n_episodes, dtype=bool), False, [], []
-    for start in range(0, n_episodes, n_envs):
-        k = min(n_envs, n_episodes - start)
-        envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * k)
-        try:
-            obs, _ = envs.reset(seed=seed + start)  # env i gets seed + start + i
-            policy.reset()
-            done = np.zeros(k, dtype=bool)
-            visited, executed = [obs], []
-            while not done.all():
-                action = np.asarray(policy.act(obs))
-                executed.append(action)
-                obs, reward, terminated, truncated, info = envs.step(action)
-                # An env that finished keeps being stepped (and auto-reset); its later steps don't count.
-                returns[start: start + k] += np.where(done, 0.0, reward)
-                lengths[start: start + k] += ~done
-                if "is_success" in info:
-                    reports_success = True
-                    ended = (terminated | truncated) & ~done & info.get("_is_success", np.ones(k, dtype=bool))
-                    successes[start: start + k] |= ended & np.asarray(info["is_success"], dtype=bool)
-                done |= terminated | truncated
-                visited.append(obs)
-        finally:
-            envs.close()
-        visited = np.stack(visited, axis=1)  # (k, steps + 1, obs_dim)
-        executed = np.stack(executed, axis=1)  # (k, steps, act_dim)
-        observations += [visited[i, : lengths[start + i] + 1] for i in range(k)]
-        actions += [executed[i, : lengths[start + i]] for i in range(k)]
+    successes, reports_success = np.zeros(n_episodes, dtype=bool), False
+    observations, actions, rewards, states = [], [], [], []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm  # here: tqdm.auto can pull in ipywidgets, slow to import and rarely needed
+
+        bar = tqdm(total=n_episodes, desc="evaluate", unit="episode")
+    try:
+        for start in range(0, n_episodes, n_envs):
+            k = min(n_envs, n_episodes - start)
+            chunk = _rollout_chunk(policy, env_id, seed + start, k,
+                                   None if initial_states is None else initial_states[start: start + k], bar)
+            returns[start: start + k], lengths[start: start + k] = chunk["returns"], chunk["lengths"]
+            if chunk["successes"] is not None:
+                reports_success = True
+                successes[start: start + k] = chunk["successes"]
+            for name, out in (("observations", observations), ("actions", actions), ("rewards", rewards),
+                              ("states", states)):
+                out += chunk[name]
+    finally:
+        if bar is not None:
+            bar.close()
     return {"returns": returns, "successes": successes if reports_success else None, "lengths": lengths,
-            "observations": observations, "actions": actions}
+            "observations": observations, "actions": actions, "rewards": rewards,
+            "states": states if all(s is not None for s in states) else None}
+
+
+def _rollout_chunk(policy, env_id: str, seed: int, k: int, initial_states, bar) -> dict:
+    """k episodes stepped together; env i reset with seed + i (rollouts' docstring)."""
+    returns, lengths = np.zeros(k), np.zeros(k, dtype=int)
+    successes, reports_success = np.zeros(k, dtype=bool), False
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * k)
+    try:
+        obs, _ = envs.reset(seed=seed)  # env i gets seed + i
+        if initial_states is not None:
+            obs = _start_from(envs, initial_states, obs)
+        has_state = all(isinstance(getattr(env.unwrapped, "state", None), np.ndarray) for env in envs.envs)
+
+        def state_now():
+            return np.stack([env.unwrapped.state for env in envs.envs]) if has_state else None
+
+        policy.reset()
+        done = np.zeros(k, dtype=bool)
+        visited, executed, received, physical = [obs], [], [], [state_now()]
+        while not done.all():
+            action = np.asarray(policy.act(obs))
+            executed.append(action)
+            obs, reward, terminated, truncated, info = envs.step(action)
+            # An env that finished keeps being stepped (and auto-reset); its later steps don't count.
+            returns += np.where(done, 0.0, reward)
+            lengths += ~done
+            received.append(reward)
+            if "is_success" in info:
+                reports_success = True
+                ended = (terminated | truncated) & ~done & info.get("_is_success", np.ones(k, dtype=bool))
+                successes |= ended & np.asarray(info["is_success"], dtype=bool)
+            finished = (terminated | truncated) & ~done
+            done |= terminated | truncated
+            visited.append(obs)
+            physical.append(state_now())
+            if bar is not None and finished.any():
+                bar.update(int(finished.sum()))
+    finally:
+        envs.close()
+    visited = np.stack(visited, axis=1)  # (k, steps + 1, obs_dim)
+    executed = np.stack(executed, axis=1)  # (k, steps, act_dim)
+    received = np.stack(received, axis=1)  # (k, steps)
+    physical = np.stack(physical, axis=1) if has_state else None  # (k, steps + 1, state_dim)
+    return {"returns": returns, "lengths": lengths, "successes": successes if reports_success else None,
+            "observations": [visited[i, : lengths[i] + 1] for i in range(k)],
+            "actions": [executed[i, : lengths[i]] for i in range(k)],
+            "rewards": [received[i, : lengths[i]] for i in range(k)],
+            "states": [None if physical is None else physical[i, : lengths[i] + 1] for i in range(k)]}
 
 
 def step_changes(actions: np.ndarray) -> np.ndarray:
@@ -144,28 +221,6 @@ def rollout_returns(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
     return rollouts(policy, env_id, n_episodes, seed, n_envs)["returns"]
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a success rate (95% for z = 1.96): sound at 0% and 100% too, unlike p +- z se."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
-    """The Student-t interval of the mean of a few values (e.g. one mean return per training seed).
-
-    With n seeds it is mean +- t_{n-1} s / sqrt(n); for 3 seeds t_2 = 4.30, so the interval is wide, as it should be.
-    """
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 1 or len(values) < 2:
-        raise ValueError(f"t_interval needs at least 2 values in a flat list, got shape {values.shape}")
-    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
-
-
 @functools.lru_cache(maxsize=32)
 def baseline_returns(env_id: str, n_episodes: int, seed: int) -> tuple[float, float]:
     """Mean returns (random, demonstrator) on the same initial states; cached."""
@@ -176,7 +231,7 @@ def baseline_returns(env_id: str, n_episodes: int, seed: int) -> tuple[float, fl
 
 
 def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
-                    n_envs: int | None = None, baselines: bool = True) -> dict:
+                    n_envs: int | None = None, baselines: bool = True, progress: bool = False) -> dict:
     """Returns of `policy` over n_episodes fresh episodes, with the random and demonstrator baselines.
 
     Returns a dict: mean_return, std_return, se_return (its standard error), returns (list), n_episodes, seed,
@@ -185,26 +240,27 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
     success_rate, success_ci (the 95% Wilson interval) and successes (list); the task's own measures
     (dpedu.envs.EPISODE_MEASURES, e.g. the side taken and the side switches on dpedu/Detour-v0); and, with
     baselines=True, random_mean_return, demonstrator_mean_return and normalized_score = (mean - random) /
-    (demonstrator - random): 0 is random, 1 is the demonstrator.
+    (demonstrator - random): 0 is random, 1 is the demonstrator. progress: a tqdm bar over finished episodes
+    (the policy's; the baselines' rollouts run without one).
     """
     check_env_id(env_id)
     check_policy_fits(policy, env_id)
     start = time.perf_counter()
-    episodes = rollouts(policy, env_id, n_episodes, seed, n_envs)
+    episodes = rollouts(policy, env_id, n_episodes, seed, n_envs, progress=progress)
     wall = time.perf_counter() - start
     returns, change = episodes["returns"], action_change(episodes["actions"])
     result = {
         "env_id": env_id,
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
-        "se_return": float(returns.std(ddof=1) / math.sqrt(n_episodes)) if n_episodes > 1 else float("nan"),
+        "se_return": standard_error(returns),
         "returns": returns.round(3).tolist(),
         "n_episodes": n_episodes,
         "seed": seed,
         "wall_time_s": round(wall, 3),
         "episodes_per_s": round(n_episodes / wall, 2),
         "mean_action_change": float(change.mean()),
-        "se_action_change": float(change.std(ddof=1) / math.sqrt(n_episodes)) if n_episodes > 1 else float("nan"),
+        "se_action_change": standard_error(change),
     }
     if episodes["successes"] is not None:
         k = int(episodes["successes"].sum())

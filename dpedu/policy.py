@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpedu.config import DPConfig, resolve_device
+from dpedu.config import DPConfig
 from dpedu.data import Normalizer
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
+from dpedu.runtime.device import resolve_device
 
 
 class RecedingHorizon:
@@ -103,10 +104,15 @@ class DiffusionPolicy:
         fixed = sorted(set(changes) - allowed)
         if fixed:
             raise ValueError(f"{fixed} are fixed by the trained weights; configure() can change {sorted(allowed)}")
-        self.config = self.config.replace(**changes)
+        previous, self.config = self.config, self.config.replace(**changes)
+        try:
+            self._build_sampler()  # the sampler checks its own settings (DDIM's eta): a refusal changes nothing
+        except ValueError:
+            self.config = previous
+            self._build_sampler()
+            raise
         if "seed" in changes:
             self.generator.manual_seed(self.config.seed)
-        self._build_sampler()
         self.reset()
         return self
 

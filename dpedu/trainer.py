@@ -42,14 +42,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpedu.config import DPConfig, resolve_device
+from dpedu.config import DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
+from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.envs import make_demonstrator
 from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.networks import build_network
 from dpedu.policy import DiffusionPolicy
 from dpedu.runtime import distributed
+from dpedu.runtime.device import resolve_device
 from dpedu.runtime.env_state import env_state, set_env_state
 from dpedu.runtime.loss_log import LossLog
 from dpedu.runtime.progress import TrainingRun
@@ -228,18 +230,21 @@ class Trainer:
         self._obs, _ = self.env.reset(seed=data_seed)
         self.obs_dim, self.act_dim = space.shape[0], self.action_space.shape[0]
         self._episode: tuple[list, list] = ([], [])  # (observations, actions) of the episode in progress
-        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
-        self.env_steps = self.episodes = 0
-
-        # The model: eps_theta, its optimiser and EMA, the noise schedule, one generator for batches and noise.
+        # The noise schedule and the policy's sampler check their own settings (a linear schedule that exhausts
+        # float32, DDIM's eta) here, before the buffer is allocated and long before the first plan.
+        self.schedule = NoiseSchedule(cfg.n_diffusion_steps, cfg.noise_schedule, cfg.beta_start, cfg.beta_end,
+                                      self.device)
+        make_sampler(cfg.sampler, self.schedule, cfg.n_inference_steps, cfg.ddim_eta, cfg.clip_sample)
+        # The model: eps_theta (its constructor checks its shape rules), its optimiser and EMA.
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
             torch.manual_seed(cfg.seed)
             self.model = build_network(cfg, self.obs_dim, self.act_dim).to(self.device)
         self.updater = AdamWithEMA(self.model, cfg.learning_rate, cfg.ema_decay, cfg.max_grad_norm)
         # DistributedDataParallel's wrapper under torchrun (it averages the gradients); the model itself in one process.
         self.ddp_model = distributed.data_parallel(self.model, self.device)
-        self.schedule = NoiseSchedule(cfg.n_diffusion_steps, cfg.noise_schedule, cfg.beta_start, cfg.beta_end,
-                                      self.device)
+        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
+        self.env_steps = self.episodes = 0
+        # One generator for batches and noise.
         self.generator = torch.Generator(self.device).manual_seed(data_seed)
         self.obs_normalizer: Normalizer | None = None
         self.act_normalizer: Normalizer | None = None

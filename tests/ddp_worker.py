@@ -20,9 +20,9 @@ import torch.distributed as dist
 
 from dpedu import Trainer
 from dpedu.config import DPConfig
+from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.networks import build_network
 from dpedu.runtime import distributed
-from dpedu.schedule import NoiseSchedule
 from dpedu.trainer import diffusion_loss
 
 

@@ -17,11 +17,11 @@ import torch
 from dpedu import DiffusionPolicy, Trainer
 from dpedu.cli import main
 from dpedu.config import DPConfig
+from dpedu.diffusion.sampler import make_sampler
+from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.envs import make_demonstrator
 from dpedu.evaluate import evaluate_policy
 from dpedu.runtime.checkpoint import policy_state
-from dpedu.sampler import make_sampler
-from dpedu.schedule import NoiseSchedule
 
 OBS = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 
@@ -122,23 +122,29 @@ ROWS = [
     ("cfg unknown key close 2", config(learning_rte=1e-3), ValueError, r"did you mean 'learning_rate'\?"),
     ("cfg unknown key far", config(zzz=1), ValueError, r"unknown config key 'zzz'; valid keys: n_diffusion_steps"),
     ("cfg sampler", config(sampler="euler"), ValueError, r"sampler must be one of \('ddim', 'ddpm'\), got 'euler'"),
-    ("cfg ddim_eta > 1", config(sampler="ddim", ddim_eta=1.5), ValueError, r"ddim_eta must be in \[0, 1\], got 1.5"),
-    ("cfg ddim_eta < 0", config(sampler="ddim", ddim_eta=-0.1), ValueError, r"ddim_eta must be in \[0, 1\], got -0.1"),
+    # (checks that belong to a component run when the Trainer builds it, before the buffer is allocated)
+    ("Trainer ddim_eta > 1", trainer(config={"sampler": "ddim", "ddim_eta": 1.5}), ValueError,
+     r"ddim_eta must be in \[0, 1\], got 1.5"),
+    ("Trainer ddim_eta < 0", trainer(config={"sampler": "ddim", "ddim_eta": -0.1}), ValueError,
+     r"ddim_eta must be in \[0, 1\], got -0.1"),
     ("cfg ddim_eta with ddpm", config(ddim_eta=0.5), ValueError, r"ddim_eta=0.5 has no effect with sampler='ddpm'"),
     ("cfg device gpu", config(device="gpu"), ValueError, r"device must be 'auto', 'cpu', 'cuda', .* got 'gpu'"),
     ("cfg device cuda:x", config(device="cuda:x"), ValueError, r"device must be .* got 'cuda:x'"),
     ("cfg ema_decay 1", config(ema_decay=1.0), ValueError, r"ema_decay must be in \[0, 1\), got 1.0"),
     ("cfg max_grad_norm 0", config(max_grad_norm=0.0), ValueError, r"max_grad_norm must be None or .* got 0.0"),
-    ("cfg explore_noise < 0", config(explore_noise=-0.1), ValueError,
+    ("Trainer explore_noise < 0", trainer(config={"explore_noise": -0.1}), ValueError,
      r"explore_noise must be a finite number >= 0, got -0.1"),
-    ("cfg explore_noise inf", config(explore_noise=math.inf), ValueError, r"explore_noise must be .* got inf"),
+    ("Trainer explore_noise inf", trainer(config={"explore_noise": math.inf}), ValueError,
+     r"explore_noise must be .* got inf"),
     ("demonstrator explore_noise nan", lambda c: make_demonstrator("Pendulum-v1", 0, explore_noise=math.nan),
      ValueError, r"explore_noise must be a finite number >= 0, got nan"),
     ("cfg conditioning", config(conditioning="attention"), ValueError,
      r"conditioning must be one of \('concat', 'film'\), got 'attention'"),
     ("cfg seed negative", config(seed=-1), ValueError, r"seed must be >= 0, got -1"),
-    ("cfg linear schedule underflows", config(noise_schedule="linear", n_diffusion_steps=1000, beta_end=0.5),
-     ValueError, r"beta_end=0.5 is too large for n_diffusion_steps=1000: .*float32.*lower beta_end"),
+    ("Trainer linear schedule underflows", trainer(config={"noise_schedule": "linear", "n_diffusion_steps": 1000,
+                                                           "beta_end": 0.5}),
+     ValueError,
+     r"n_steps=1000, beta_start=0.0001, beta_end=0.5 drives alpha_bar below float32's range.*lower beta_end"),
     # ---- building blocks used on their own (notebooks)
     ("NoiseSchedule kind", lambda c: NoiseSchedule(50, "quadratic"), ValueError,
      r"kind must be one of \('cosine', 'linear'\), got 'quadratic'"),
@@ -224,6 +230,8 @@ ROWS = [
      r"n_inference_steps \(500\) must be <= n_diffusion_steps \(20\)"),
     ("configure sampler", lambda c: c.policy.configure(sampler="euler"), ValueError,
      r"sampler must be one of \('ddim', 'ddpm'\), got 'euler'"),
+    ("configure ddim_eta > 1", lambda c: c.policy.configure(sampler="ddim", ddim_eta=1.5), ValueError,
+     r"ddim_eta must be in \[0, 1\], got 1.5"),
     ("configure n_action_steps 0", lambda c: c.policy.configure(n_action_steps=0), ValueError,
      r"n_action_steps must be >= 1, got 0"),
     ("configure seed str", lambda c: c.policy.configure(seed="1"), TypeError, r"seed must be of type int, got str '1'"),

@@ -232,9 +232,9 @@ def test_notebook_06_loads_notebook_04s_policy():
     """dpedu/course/checkpoints/fast_pendulum.pt: the Pendulum-in-a-minute preset at seed 42 (notebook 06's text
     names the command that writes it)."""
     from dpedu import DiffusionPolicy
-    from dpedu.config import FAST_PENDULUM
+    from dpedu.config import PRESETS
     from dpedu.course import CHECKPOINTS
 
     policy = DiffusionPolicy.load(CHECKPOINTS / "fast_pendulum.pt", device="cpu")
     assert policy.env_id == "Pendulum-v1" and policy.config.seed == 42
-    assert all(getattr(policy.config, key) == value for key, value in FAST_PENDULUM.items())
+    assert all(getattr(policy.config, key) == value for key, value in PRESETS["Pendulum-v1"]["config"].items())

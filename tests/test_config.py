@@ -76,3 +76,54 @@ def test_bad_config(values, exc, match):
 def test_config_must_be_a_dict():
     with pytest.raises(TypeError, match="dict"):
         DPConfig.from_dict([("hidden_dim", 3)])
+
+
+# Sizes and seeds that used to pass validation and fail deep inside torch (or exhaust memory) are refused here,
+# before anything is allocated, with the bound in the message and in the key's documentation.
+TOO_LARGE = [
+    ("hidden_dim", 10**7, "16_384"),
+    ("buffer_size", 10**12, "100_000_000"),
+    ("batch_size", 10**9, "65_536"),
+    ("n_diffusion_steps", 10**12, "10_000"),
+    ("action_horizon", 10**6, "1_024"),
+    ("obs_horizon", 10**6, "1_024"),
+    ("seed", 2**63, "9_223_372_036_854_775_807"),
+    ("seed", 2**64, "9_223_372_036_854_775_807"),
+]
+
+
+@pytest.mark.parametrize("key, value, bound", TOO_LARGE, ids=[f"{k}={v}" for k, v, _ in TOO_LARGE])
+def test_sizes_and_seeds_are_bounded(key, value, bound):
+    with pytest.raises(ValueError, match=rf"{key} must be <= {bound}, got {value:_}"):
+        DPConfig.from_dict({key: value})
+    doc = next(line for line in DPConfig.describe().splitlines() if line.startswith(key + " "))
+    assert f"..{bound}." in doc
+
+
+def test_the_bounds_themselves_are_allowed():
+    config = DPConfig.from_dict({"seed": 2**63 - 1, "hidden_dim": 16_384, "n_diffusion_steps": 10_000,
+                                 "n_inference_steps": 10_000, "buffer_size": 100_000_000, "batch_size": 65_536})
+    assert config.seed == 2**63 - 1
+
+
+def test_a_crafted_checkpoint_config_is_bounded_too():
+    crafted = {**DPConfig().to_dict(), "n_diffusion_steps": 10**12}  # what policy.pt's "config" entry holds
+    with pytest.raises(ValueError, match="n_diffusion_steps must be <= 10_000"):
+        DPConfig.from_dict(crafted)
+
+
+def test_component_checks_wait_for_the_component():
+    # DDIM's eta range, a linear schedule that exhausts float32, the U-Net's horizon rule and the DART noise are
+    # checked by the component that owns them when it is built (tests/test_bad_inputs.py: "Trainer ..." rows).
+    for values in ({"sampler": "ddim", "ddim_eta": 1.5}, {"explore_noise": -1.0},
+                   {"noise_schedule": "linear", "n_diffusion_steps": 1000, "beta_end": 0.5},
+                   {"network": "unet", "action_horizon": 6, "n_action_steps": 1, "unet_levels": 3}):
+        DPConfig.from_dict(values)
+
+
+def test_device_names_are_checked_without_torch():
+    for name in ("auto", "cpu", "cuda", "cuda:1", "mps"):
+        assert DPConfig.from_dict({"device": name}).device == name
+    for name in ("cuda:N", "cuda:", "gpu", "tpu"):
+        with pytest.raises(ValueError, match=r"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"):
+            DPConfig.from_dict({"device": name})

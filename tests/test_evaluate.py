@@ -12,8 +12,8 @@ from dpedu.evaluate import (
     evaluate_policy,
     rollout_returns,
     rollouts,
-    t_interval,
 )
+from dpedu.stats import t_interval
 
 
 def test_baselines_bracket_the_task():

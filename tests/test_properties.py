@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dpedu.data import ReplayBuffer, window_indices
+from dpedu.diffusion.sampler import DDIMSampler, DDPMSampler, respaced_timesteps
+from dpedu.diffusion.schedule import NoiseSchedule, cosine_betas, linear_betas
 from dpedu.policy import RecedingHorizon
-from dpedu.sampler import DDIMSampler, DDPMSampler, respaced_timesteps
-from dpedu.schedule import NoiseSchedule, cosine_betas, linear_betas
 
 KINDS = st.sampled_from(["linear", "cosine"])
 FAST = settings(max_examples=80, deadline=None)

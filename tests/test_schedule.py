@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dpedu.schedule import NoiseSchedule
+from dpedu.diffusion.schedule import NoiseSchedule
 
 diffusers = pytest.importorskip("diffusers")
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from dpedu.course import toy
-from dpedu.sampler import make_sampler
-from dpedu.schedule import NoiseSchedule
+from dpedu.diffusion.sampler import make_sampler
+from dpedu.diffusion.schedule import NoiseSchedule
 
 
 def test_dataset_shapes_range_and_seed():

@@ -25,8 +25,10 @@ def test_shapes_for_the_course_horizons(horizon, levels):
 
 @pytest.mark.parametrize("horizon, levels", [(6, 3), (10, 3), (12, 4)])
 def test_a_horizon_the_down_sampling_cannot_halve_is_refused(horizon, levels):
+    # The U-Net's own rule: checked when the Trainer builds the network, before its buffer is allocated.
+    config = {"network": "unet", "action_horizon": horizon, "n_action_steps": 1, "unet_levels": levels}
     with pytest.raises(ValueError, match=rf"action_horizon must be a multiple of {2 ** (levels - 1)}.*got {horizon}"):
-        DPConfig.from_dict({"network": "unet", "action_horizon": horizon, "n_action_steps": 1, "unet_levels": levels})
+        Trainer("diffusion", env="Pendulum-v1", config=config, progress=False)
 
 
 def test_unet_keys_are_checked_and_never_silently_ignored():

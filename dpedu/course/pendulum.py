@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import gymnasium as gym
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Polygon
 from PIL import Image
 
 from dpedu.envs.pendulum import DT, MAX_TORQUE  # N·m bound, s per step
-from dpedu.evaluate import step_changes
+from dpedu.evaluate import rollouts, step_changes
 
 DIRECTION_COLORS = {1: "tab:orange", -1: "tab:blue"}  # first push counter-clockwise / clockwise
 ROD_COLOR = "tab:red"
@@ -80,31 +79,16 @@ def record_rollouts(policy, n_episodes: int = 1, seed: int = 0, init_state: Sequ
                     env_id: str = "Pendulum-v1") -> list[Rollout]:
     """Run n_episodes of `policy` side by side (one batched act() per step) and record every step.
 
-    Episode i starts from env.reset(seed=seed + i), as in evaluate.rollout_returns, unless init_state
-    = (theta, theta_dot) is given: then every episode starts there (e.g. (pi, 0): at rest at the bottom).
-    The state is read from env.unwrapped.state before each step.
+    Episode i starts from env.reset(seed=seed + i), as in dpedu.evaluate.rollouts (which runs them), unless
+    init_state = (theta, theta_dot) is given: then every episode starts there (e.g. (pi, 0): at rest at the
+    bottom). The state is env.unwrapped.state before each step.
     """
-    envs = [gym.make(env_id) for _ in range(n_episodes)]
-    obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])  # (N, 3)
-    if init_state is not None:
-        for i, env in enumerate(envs):
-            env.unwrapped.state = np.array(init_state, dtype=np.float64)
-            obs[i] = obs_from_state(*init_state)
-    policy.reset()
-    steps = []  # per step: (states (N, 2), actions (N,), rewards (N,), obs (N, 3))
-    done = False
-    while not done:
-        states = np.stack([env.unwrapped.state for env in envs])
-        actions = np.asarray(policy.act(obs)).reshape(n_episodes, 1)
-        results = [env.step(a) for env, a in zip(envs, actions)]
-        steps.append((states, actions[:, 0], np.array([r[1] for r in results]), obs))
-        obs = np.stack([r[0] for r in results])
-        done = any(r[2] or r[3] for r in results)  # Pendulum only truncates, all episodes at step 200
-    for env in envs:
-        env.close()
-    states, actions, rewards, observations = (np.stack(x, axis=1) for x in zip(*steps))  # (N, L, ...)
-    return [Rollout(angle_normalize(s[:, 0]), s[:, 1], a, r, o)
-            for s, a, r, o in zip(states, actions, rewards, observations)]
+    initial_states = None if init_state is None else np.tile(np.asarray(init_state, dtype=np.float64), (n_episodes, 1))
+    episodes = rollouts(policy, env_id, n_episodes, seed, initial_states=initial_states)
+    # rollouts gives the L + 1 states and observations up to the end; a Rollout holds the L before each action.
+    return [Rollout(angle_normalize(s[:-1, 0]), s[:-1, 1], a[:, 0], r, o[:-1])
+            for s, a, r, o in zip(episodes["states"], episodes["actions"], episodes["rewards"],
+                                  episodes["observations"])]
 
 
 def _break_wraps(theta: np.ndarray) -> np.ndarray:

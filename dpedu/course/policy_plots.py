@@ -17,7 +17,8 @@ from matplotlib.patches import Rectangle
 from dpedu.course import LABEL, denoising_labels
 from dpedu.course.pendulum import draw_pendulum, save_gif, state_from_obs
 from dpedu.envs.pendulum import DT, MAX_TORQUE
-from dpedu.evaluate import baseline_returns, rollout_returns, t_interval
+from dpedu.evaluate import baseline_returns, rollout_returns
+from dpedu.stats import t_interval
 
 # ----- the receding horizon, drawn -----
 

@@ -1,6 +1,6 @@
 r"""A 2-D task with two equally good answers, where regression (behaviour cloning) fails and diffusion does not.
-Notebook 02. It trains with the package's own pieces: the MLP denoiser, `diffusion_loss`, `regression_loss`,
-and the `AdamWithEMA` updater every model in dpedu trains with.
+Notebook 02. It trains with the package's own pieces: the MLP denoiser, `diffusion_loss`, the regression
+trainer `fit_regression`, and the `AdamWithEMA` updater every model in dpedu trains with.
 
 A point robot starts near START (the observation) and must reach GOAL with a path of H waypoints. A round
 obstacle of radius OBSTACLE_RADIUS sits at the origin, between them. Every demonstration goes around it,
@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from dpedu.baselines import regression_loss
+from dpedu.baselines import fit_regression
 from dpedu.diffusion.sampler import Sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.networks.mlp import MLPDenoiser, MLPRegressor
@@ -115,15 +115,14 @@ def make_regressor(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int =
                             n_layers=n_layers)
 
 
-def _train(model: nn.Module, loss_fn, data: ToyData, n_updates: int, batch_size: int, lr: float,
-           generator: torch.Generator) -> list[float]:
-    """Adam with a cosine-decayed learning rate on random minibatches of `data` (the package's AdamWithEMA)."""
+def _batches(data: ToyData, batch_size: int, generator: torch.Generator):
+    """sample_batch() -> (obs (B, 1, 2), traj (B, H, 2)): a random minibatch of `data`, drawn with `generator`."""
 
     def sample_batch():
         idx = torch.randint(0, len(data.obs), (batch_size,), generator=generator)
         return data.obs[idx], data.traj[idx]
 
-    return fit(AdamWithEMA(model, lr, decay_steps=n_updates), loss_fn, sample_batch, n_updates)
+    return sample_batch
 
 
 def train_diffusion(data: ToyData, schedule: NoiseSchedule, hidden_dim: int = 64, seed: int = 0,
@@ -133,16 +132,21 @@ def train_diffusion(data: ToyData, schedule: NoiseSchedule, hidden_dim: int = 64
     Batches, t and eps share one torch.Generator seeded with `seed`. Returns (model in eval mode, loss per update).
     """
     model, g = make_denoiser(data.traj.shape[1], hidden_dim, seed=seed), torch.Generator().manual_seed(seed)
-    losses = _train(model, lambda obs, x0: diffusion_loss(model, schedule, obs, x0, generator=g), data, n_updates,
-                    batch_size, lr, g)
+
+    def loss_fn(obs, x0):
+        return diffusion_loss(model, schedule, obs, x0, generator=g)
+
+    # Adam with a cosine-decayed learning rate: the AdamWithEMA every model in dpedu trains with.
+    losses = fit(AdamWithEMA(model, lr, decay_steps=n_updates), loss_fn, _batches(data, batch_size, g), n_updates)
     return model.eval(), losses
 
 
 def train_regression(data: ToyData, hidden_dim: int = 64, seed: int = 0, n_updates: int = 500,
                      batch_size: int = 256, lr: float = 2e-3) -> tuple[MLPRegressor, list[float]]:
-    """A regression network trained with MSE (`dpedu.baselines.regression_loss`) on `data`."""
+    """A regression network trained with MSE on `data` by dpedu.baselines.fit_regression (the package's one
+    regression trainer). Batches share one torch.Generator seeded with `seed`. Returns (model in eval mode, losses)."""
     model, g = make_regressor(data.traj.shape[1], hidden_dim, seed=seed), torch.Generator().manual_seed(seed)
-    losses = _train(model, lambda obs, x0: regression_loss(model, obs, x0), data, n_updates, batch_size, lr, g)
+    losses = fit_regression(model, _batches(data, batch_size, g), n_updates, lr)
     return model.eval(), losses
 
 

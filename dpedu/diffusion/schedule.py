@@ -21,7 +21,7 @@ import math
 
 import torch
 
-SCHEDULE_KINDS = ("cosine", "linear")
+from dpedu.config import SCHEDULE_KINDS
 
 
 def linear_betas(n_steps: int, beta_start: float, beta_end: float) -> torch.Tensor:

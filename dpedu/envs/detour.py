@@ -44,10 +44,10 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 
-from dpedu.envs.demonstrator import Demonstrator, check_explore_noise
+from dpedu.envs.demonstrator import Demonstrator
+from dpedu.stats import wilson_interval
 
 SPEED, RADIUS, GOAL_RADIUS = 0.05, 0.3, 0.1
 START_X, START_NOISE, GOAL = -1.2, 0.02, (1.0, 0.0)
@@ -63,7 +63,8 @@ class DetourEnv(gym.Env):
     """A point in the plane under velocity control, a disk in the way (module docstring).
 
     `state` is the position (x, y) as float64, the form a trainer checkpoint saves (gymnasium's classic-control
-    convention); truncation is gymnasium's TimeLimit (registered with max_episode_steps=100).
+    convention); truncation is gymnasium's TimeLimit. `import dpedu` registers it as dpedu/Detour-v0 with
+    max_episode_steps=MAX_EPISODE_STEPS (dpedu/__init__.py).
     """
 
     metadata = {"render_modes": []}
@@ -95,55 +96,35 @@ class DetourDemonstrator(Demonstrator):
 
     Args:
         seed: seeds the numpy Generator of the sides and of explore()'s noise.
-        explore_noise: std of the Gaussian noise explore() adds to an executed action (then clipped to the box).
+        explore_noise: std of the Gaussian noise explore() adds to an executed action (then clipped to the box);
+            None: 0.4.
     """
 
+    OBS_DIM, OBS_NAMES = 2, "the point's x, y"
     ACTION_BOUND = 1.0
-
-    def __init__(self, seed: int | None = None, explore_noise: float = 0.4):
-        self._rng = np.random.default_rng(seed)
-        self.explore_noise = check_explore_noise(explore_noise)
-        self._sides: np.ndarray | None = None
+    CHOICES = "sides"
+    DEFAULT_EXPLORE_NOISE = 0.4
 
     @property
     def sides(self) -> np.ndarray | None:
-        """The current episodes' sides (N,) in {-1., +1.} (+1: y > 0), or None before the first act()."""
-        return None if self._sides is None else self._sides.copy()
-
-    def reset(self) -> None:
-        self._sides = None
+        """The current episodes' sides (N,) in {-1., +1.} (+1: y > 0), or None before the first act() (a copy)."""
+        return self.choices
 
     def act(self, obs) -> np.ndarray:
-        p = np.asarray(obs, dtype=np.float64)
-        single = p.ndim == 1
-        p = p[None] if single else p
-        if p.ndim != 2 or p.shape[1] != 2 or len(p) == 0:
-            raise ValueError(f"obs must have shape (2,) or (N, 2) (the point's x, y), got {np.shape(obs)}")
-        if self._sides is None or len(self._sides) != len(p):
-            self._sides = self._rng.choice(np.array([-1.0, 1.0]), size=len(p))
+        """The label(s) for position(s) obs (2,) or (N, 2): float32 velocities in the Box [-1, 1]^2."""
+        p, single = self.observations(obs)
+        sides = self.episode_choices(len(p))  # (N,): drawn once per episode
         x, y = p[:, 0], p[:, 1]
         a = np.empty_like(p)
         approach, detour, home = x < FORK_X, (x >= FORK_X) & (x < 0.0), x >= 0.0
         a[approach] = np.stack([np.ones(approach.sum()), -0.5 * y[approach] / SPEED], axis=1)
         authority = np.minimum(1.0, (x[detour] - FORK_X + SPEED) / RAMP)  # the gentle start of the turn
         a[detour, 0] = 1.0
-        a[detour, 1] = np.clip((self._sides[detour] * CLEAR_Y - y[detour]) / (2 * SPEED), -authority, authority)
+        a[detour, 1] = np.clip((sides[detour] * CLEAR_Y - y[detour]) / (2 * SPEED), -authority, authority)
         to_goal = np.array(GOAL) - p[home]
         a[home] = to_goal / np.maximum(np.abs(to_goal).max(axis=1, keepdims=True), SPEED)
         action = np.clip(a, -1.0, 1.0).astype(np.float32)
         return action[0] if single else action
-
-    def state_dict(self) -> dict:
-        from dpedu.runtime.checkpoint import rng_state
-
-        return {"rng": rng_state(self._rng), "directions": None if self._sides is None else torch.from_numpy(
-            self._sides.copy())}
-
-    def load_state_dict(self, state: dict) -> None:
-        from dpedu.runtime.checkpoint import set_rng_state
-
-        set_rng_state(self._rng, state["rng"])
-        self._sides = None if state["directions"] is None else state["directions"].numpy().copy()
 
 
 def side_and_switches(xy: np.ndarray) -> tuple[int, int]:
@@ -160,13 +141,9 @@ def side_and_switches(xy: np.ndarray) -> tuple[int, int]:
 def episode_measures(observations: list[np.ndarray]) -> dict:
     """evaluate_policy's Detour measures: the share of episodes past the disk on each side, side switches per
     episode, and the share of episodes with at least one switch (with its 95% Wilson interval)."""
-    from dpedu.evaluate import wilson_interval
-
     sides, switches = np.array([side_and_switches(obs[:, :2]) for obs in observations]).T
     n, switched = len(observations), int(np.count_nonzero(switches))
     return {"side_up": float(np.mean(sides > 0)), "side_down": float(np.mean(sides < 0)),
             "switches_per_episode": float(switches.mean()), "switched_share": switched / n,
             "switched_ci": wilson_interval(switched, n)}
 
-
-gym.register(id="dpedu/Detour-v0", entry_point=DetourEnv, max_episode_steps=MAX_EPISODE_STEPS)

@@ -77,10 +77,8 @@ rest at the bottom: about -370 per episode, both swing directions.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
-import torch
 
-from dpedu.envs.demonstrator import Demonstrator, check_explore_noise
+from dpedu.envs.demonstrator import Demonstrator
 
 __all__ = ["PendulumDemonstrator", "lqr_balance_gain", "pendulum_energy"]
 
@@ -113,6 +111,8 @@ def lqr_balance_gain(dt: float = DT, q=(1.0, 0.1), r: float = 0.001):
         A = [[1 + 15 dt^2, dt], [15 dt, 1]],   B = [[3 dt^2], [3 dt]]
         P = DARE(A, B, Q, R),                  K = (R + B^T P B)^-1 B^T P A
     """
+    import scipy.linalg  # here, not at the top: scipy takes longer to import than everything else in dpedu.envs
+
     A = np.array([[1.0 + GRAVITY_TERM * dt**2, dt], [GRAVITY_TERM * dt, 1.0]])
     B = np.array([[TORQUE_TERM * dt**2], [TORQUE_TERM * dt]])
     Q = np.diag(np.asarray(q, dtype=np.float64))
@@ -137,6 +137,8 @@ class PendulumDemonstrator(Demonstrator):
         elif E - E_bottom < 1 and |theta_dot| < 0.3:  u = 2 d                 # kick from rest
         else:                                         u = clip((E_top - E) theta_dot, -2, 2)
 
+    explore_noise: DART noise (Demonstrator.explore), 0 by default; PRESETS["Pendulum-v1"] uses 0.5 N·m.
+
     Example::
 
         expert = PendulumDemonstrator(seed=0)
@@ -145,39 +147,22 @@ class PendulumDemonstrator(Demonstrator):
         action = expert.act(obs)   # shape (1,), float32, within [-2, 2]
     """
 
+    OBS_DIM, OBS_NAMES = 3, "[cos theta, sin theta, theta_dot]"
     ACTION_BOUND = MAX_TORQUE
+    CHOICES = "directions"
+    DEFAULT_EXPLORE_NOISE = 0.0
 
-    def __init__(self, seed: int | None = None, explore_noise: float = 0.0):
-        self._rng = np.random.default_rng(seed)
-        self.explore_noise = check_explore_noise(explore_noise)
+    def __init__(self, seed: int | None = None, explore_noise: float | None = None):
+        super().__init__(seed, explore_noise)
         self._K, self._P = lqr_balance_gain()
-        self._directions: np.ndarray | None = None
 
     @property
     def directions(self) -> np.ndarray | None:
-        """Per-env swing directions (N,) in {-1., +1.} for the current episode(s), or None.
+        """Per-env swing directions (N,) in {-1., +1.} for the current episode(s), or None (a copy).
 
-        None until the first :meth:`act` after :meth:`reset`. A copy, so that
-        callers cannot change the demonstrator's state by accident.
+        None until the first :meth:`act` after :meth:`reset`.
         """
-        return None if self._directions is None else self._directions.copy()
-
-    def reset(self) -> None:
-        """Start new episode(s): forget the directions; new ones are drawn on the next act()."""
-        self._directions = None
-
-    def state_dict(self) -> dict:
-        """Its random state and the current episode's directions (for trainer checkpoints)."""
-        from dpedu.runtime.checkpoint import rng_state
-
-        directions = None if self._directions is None else torch.from_numpy(self._directions.copy())
-        return {"rng": rng_state(self._rng), "directions": directions}
-
-    def load_state_dict(self, state: dict) -> None:
-        from dpedu.runtime.checkpoint import set_rng_state
-
-        set_rng_state(self._rng, state["rng"])
-        self._directions = None if state["directions"] is None else state["directions"].numpy().copy()
+        return self.choices
 
     def act(self, obs):
         """Expert action(s) for observation(s) ``[cos theta, sin theta, theta_dot]``.
@@ -185,28 +170,8 @@ class PendulumDemonstrator(Demonstrator):
         ``obs`` of shape (3,) gives an action of shape (1,); shape (N, 3) gives
         (N, 1). Actions are float32 torques in environment units, in [-2, 2].
         """
-        x = np.asarray(obs, dtype=np.float64)
-        single = x.ndim == 1
-        if single:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[1] != 3 or x.shape[0] == 0:
-            raise ValueError(
-                "obs must have shape (3,) or (N, 3) "
-                f"([cos theta, sin theta, theta_dot]); got shape {np.shape(obs)}"
-            )
-        if not np.all(np.isfinite(x)):
-            raise ValueError("obs contains non-finite values (NaN or inf)")
-
-        n = x.shape[0]
-        if self._directions is None:
-            # Lazily: the batch size is only known once we see the observations.
-            self._directions = self._rng.choice(np.array([-1.0, 1.0]), size=n)
-        elif self._directions.shape[0] != n:
-            raise ValueError(
-                f"batch size changed from {self._directions.shape[0]} to {n} "
-                "without reset(); call reset() at the start of new episode(s)"
-            )
-
+        x, single = self.observations(obs)
+        directions = self.episode_choices(len(x))  # (N,): the kick's sign, drawn once per episode
         cos_th, sin_th, theta_dot = x[:, 0], x[:, 1], x[:, 2]
         # atan2 gives the angle already wrapped to (-pi, pi], as the LQR needs.
         theta = np.arctan2(sin_th, cos_th)
@@ -221,7 +186,7 @@ class PendulumDemonstrator(Demonstrator):
         # 2. At rest at the bottom the energy law gives u = 0 (theta_dot = 0):
         #    break the symmetry with a full-torque kick in the episode's direction.
         near_rest = (energy - E_BOTTOM < REST_ENERGY) & (np.abs(theta_dot) < REST_SPEED)
-        u_swing = np.where(near_rest, MAX_TORQUE * self._directions, u_swing)
+        u_swing = np.where(near_rest, MAX_TORQUE * directions, u_swing)
 
         # 3. LQR near the top; "near" = small LQR cost-to-go x^T P x.
         state = np.stack([theta, theta_dot], axis=1)  # (N, 2)

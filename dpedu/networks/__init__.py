@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from dpedu.config import NETWORKS
 from dpedu.networks.mlp import MLPDenoiser, MLPRegressor
 from dpedu.networks.unet1d import UNet1DDenoiser
-
-NETWORKS = ("mlp", "unet")
 
 
 def build_network(config, obs_dim: int, act_dim: int) -> nn.Module:

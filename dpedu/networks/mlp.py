@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dpedu.config import CONDITIONINGS
 from dpedu.networks.embedding import SinusoidalEmbedding
-
-CONDITIONINGS = ("concat", "film")
 
 
 class ResidualBlock(nn.Module):
