@@ -31,8 +31,22 @@ Glossary, code name: the paper's symbol.
 
 __version__ = "0.1.0"
 
-from dpedu.config import DPConfig  # noqa: E402
-from dpedu.policy import DiffusionPolicy  # noqa: E402
-from dpedu.trainer import Trainer  # noqa: E402
+import importlib  # noqa: E402
+
+import dpedu.envs  # noqa: E402,F401  registers dpedu/Detour-v0 with gymnasium: `import dpedu` is enough to gym.make it
+
+# The classes load on first use (PEP 562), so that `dpedu --help` answers without importing torch.
+_LAZY = {"DPConfig": "dpedu.config", "DiffusionPolicy": "dpedu.policy", "Trainer": "dpedu.trainer"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dpedu' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))
+
 
 __all__ = ["DPConfig", "DiffusionPolicy", "Trainer", "__version__"]

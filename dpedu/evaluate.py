@@ -77,15 +77,17 @@ class RandomPolicy:
 
 
 def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
-             n_envs: int | None = None) -> dict:
+             n_envs: int | None = None, progress: bool = False) -> dict:
     """Run n_episodes of `policy`, n_envs environments at a time (default: all), and record each episode.
 
     Returns a dict of per-episode results: "returns" (n_episodes,), "successes" (n_episodes,) bool (True if
     the env's info["is_success"] was True at the episode's end; None when the env never reports it),
     "lengths" (n_episodes,) steps, "observations": a list of (length + 1, obs_dim) arrays, the
     observations the episode visited from its reset to its last step, and "actions": a list of
-    (length, act_dim) arrays, the actions the policy executed.
+    (length, act_dim) arrays, the actions the policy executed. progress: a tqdm bar over finished episodes.
     """
+    from tqdm.auto import tqdm  # here: tqdm.auto may pull in ipywidgets
+
     for name, value, low in (("n_episodes", n_episodes, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
@@ -94,6 +96,7 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
         raise ValueError(f"n_envs must be an int >= 1, got {n_envs!r}")
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, dtype=int)
     successes, reports_success, observations, actions = np.zeros(n_episodes, dtype=bool), False, [], []
+    bar = tqdm(total=n_episodes, unit="episode", desc="evaluate", disable=not progress)
     for start in range(0, n_episodes, n_envs):
         k = min(n_envs, n_episodes - start)
         envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * k)
@@ -113,6 +116,7 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
                     reports_success = True
                     ended = (terminated | truncated) & ~done & info.get("_is_success", np.ones(k, dtype=bool))
                     successes[start: start + k] |= ended & np.asarray(info["is_success"], dtype=bool)
+                bar.update(int(((terminated | truncated) & ~done).sum()))
                 done |= terminated | truncated
                 visited.append(obs)
         finally:
@@ -121,6 +125,7 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
         executed = np.stack(executed, axis=1)  # (k, steps, act_dim)
         observations += [visited[i, : lengths[start + i] + 1] for i in range(k)]
         actions += [executed[i, : lengths[start + i]] for i in range(k)]
+    bar.close()
     return {"returns": returns, "successes": successes if reports_success else None, "lengths": lengths,
             "observations": observations, "actions": actions}
 
@@ -176,7 +181,7 @@ def baseline_returns(env_id: str, n_episodes: int, seed: int) -> tuple[float, fl
 
 
 def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
-                    n_envs: int | None = None, baselines: bool = True) -> dict:
+                    n_envs: int | None = None, baselines: bool = True, progress: bool = False) -> dict:
     """Returns of `policy` over n_episodes fresh episodes, with the random and demonstrator baselines.
 
     Returns a dict: mean_return, std_return, se_return (its standard error), returns (list), n_episodes, seed,
@@ -185,12 +190,12 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
     success_rate, success_ci (the 95% Wilson interval) and successes (list); the task's own measures
     (dpedu.envs.EPISODE_MEASURES, e.g. the side taken and the side switches on dpedu/Detour-v0); and, with
     baselines=True, random_mean_return, demonstrator_mean_return and normalized_score = (mean - random) /
-    (demonstrator - random): 0 is random, 1 is the demonstrator.
+    (demonstrator - random): 0 is random, 1 is the demonstrator. progress: a tqdm bar over finished episodes.
     """
     check_env_id(env_id)
     check_policy_fits(policy, env_id)
     start = time.perf_counter()
-    episodes = rollouts(policy, env_id, n_episodes, seed, n_envs)
+    episodes = rollouts(policy, env_id, n_episodes, seed, n_envs, progress)
     wall = time.perf_counter() - start
     returns, change = episodes["returns"], action_change(episodes["actions"])
     result = {
