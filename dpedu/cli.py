@@ -34,7 +34,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     examples kept as written."""
 
     def _get_help_string(self, action) -> str:
-        if action.default is None or action.default is False or action.default == [] or "default" in (action.help or ""):
+        off = action.default is None or action.default is False or action.default == []
+        if off or "default" in (action.help or ""):
             return action.help or ""
         return super()._get_help_string(action)
 

@@ -7,8 +7,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # requires-python is >= 3.10, where tomllib does not exist yet (the dev extra installs tomli there)

@@ -57,13 +57,15 @@ class RunFolder:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
-            raise RunFolderError(f"--out {path}: another dpedu process is writing this run folder (it holds "
-                                 f"{path.parent / self._sibling('lock')}); wait for it or choose another --out") from None
+            lock = path.parent / self._sibling("lock")
+            raise RunFolderError(f"--out {path}: another dpedu process is writing this run folder (it holds {lock}); "
+                                 "wait for it or choose another --out") from None
         try:
             self._recover()
             if path.is_dir() and any(path.iterdir()) and not (self.overwrite or self.continuing):
-                raise RunFolderError(f"--out {path}: holds a run already ({', '.join(sorted(p.name for p in path.iterdir()))}); "
-                                     "add --overwrite to replace it, or choose another --out")
+                held = ", ".join(sorted(p.name for p in path.iterdir()))
+                raise RunFolderError(f"--out {path}: holds a run already ({held}); add --overwrite to replace it, "
+                                     "or choose another --out")
             # Try the real thing now, not after training: a temporary folder beside the run folder.
             shutil.rmtree(self._new_tmp(), ignore_errors=True)
         except BaseException:
