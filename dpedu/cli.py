@@ -41,10 +41,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    value = int(text.replace("_", ""))  # a ValueError: argparse says "invalid positive_int value: 'abc'"
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -139,6 +136,9 @@ def cmd_train(args, parser) -> int:
     from dpedu.runtime.run_folder import RunFolder, RunFolderError
 
     overrides, total = train_plan(args, parser)
+    if args.out.strip() == "" or Path(args.out).is_file():  # the cheap half of RunFolder's checks, before torch
+        parser.error("--out is empty: give a folder for the run, e.g. --out runs/a" if not args.out.strip()
+                     else f"--out {args.out}: exists and is not a directory")
     # Resuming a checkpoint that lives in --out continues that run: no --overwrite needed to replace it.
     continuing = bool(args.resume) and Path(args.resume).absolute().parent == Path(args.out or ".").absolute()
     import torch  # after the cheap checks: a typo costs no torch import

@@ -47,7 +47,7 @@ class RunFolder:
     def __enter__(self) -> RunFolder:
         path = self.path
         if path.exists() and not path.is_dir():
-            raise RunFolderError(f"--out {path}: exists and is not a folder")
+            raise RunFolderError(f"--out {path}: exists and is not a directory")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = open(path.parent / self._sibling("lock"), "a")  # noqa: SIM115 (held until __exit__)
