@@ -138,3 +138,16 @@ def test_help_does_not_import_torch(argv):
     if "torch" in imported_by("-c", "import dpedu"):
         pytest.skip("`import dpedu` still imports torch (dpedu.config or the env modules)")
     assert not heavy(modules)
+
+
+def test_summary_line_reports_success_and_baselines():
+    from dpedu.cli import summary_line
+
+    result = {"env_id": "dpedu/Detour-v0", "mean_return": -12.345, "std_return": 3.21, "n_episodes": 200, "seed": 0,
+              "success_rate": 0.9, "success_ci": (0.851, 0.934), "random_mean_return": -80.0,
+              "demonstrator_mean_return": -10.0, "normalized_score": 0.966}
+    assert summary_line(result) == ("dpedu/Detour-v0: mean return -12.35 +- 3.21 (std) over 200 episodes, seed 0; "
+                                    "success 90% (95% CI 85%-93%); random -80.00, demonstrator -10.00, "
+                                    "normalized score 0.97")
+    del result["success_rate"], result["normalized_score"]
+    assert summary_line(result).endswith("over 200 episodes, seed 0")
