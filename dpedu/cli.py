@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -128,8 +129,9 @@ def check_updates_will_run(trainer, total: int, parser) -> None:
 
 
 def resume_command(out: Path, remaining: int) -> str:
-    trainer_pt = out / "trainer.pt"
-    return f"dpedu train --resume {trainer_pt} --total-timesteps {remaining} --save-trainer --out {out}"
+    """The command that finishes an interrupted run in its own folder (a path with spaces quoted for the shell)."""
+    trainer_pt, folder = shlex.quote(str(out / "trainer.pt")), shlex.quote(str(out))
+    return f"dpedu train --resume {trainer_pt} --total-timesteps {remaining} --save-trainer --out {folder}"
 
 
 def cmd_train(args, parser) -> int:
@@ -140,7 +142,7 @@ def cmd_train(args, parser) -> int:
         parser.error("--out is empty: give a folder for the run, e.g. --out runs/a" if not args.out.strip()
                      else f"--out {args.out}: exists and is not a directory")
     # Resuming a checkpoint that lives in --out continues that run: no --overwrite needed to replace it.
-    continuing = bool(args.resume) and Path(args.resume).absolute().parent == Path(args.out or ".").absolute()
+    continuing = bool(args.resume) and Path(args.resume).absolute().parent == Path(args.out).absolute()
     import torch  # after the cheap checks: a typo costs no torch import
 
     from dpedu.runtime import distributed
@@ -194,6 +196,8 @@ def train_and_publish(trainer, total: int, args, folder) -> int:
             # The first Ctrl-C stops at a step boundary (the trainer is consistent, runtime/progress.py says so
             # in its message); a second one stops mid-step, and then only the last periodic save is sound.
             consistent = str(e).startswith("training interrupted")
+            if bar is not None:
+                bar.close()
             if consistent and distributed.is_main_process():
                 path = publish(trainer, folder, trainer.metrics(interrupted=True), with_trainer=True)
                 print(f"\ninterrupted at environment step {trainer.env_steps} of {target}; saved {path}/trainer.pt"
@@ -202,11 +206,10 @@ def train_and_publish(trainer, total: int, args, folder) -> int:
                 print("\ninterrupted mid-step: nothing new saved"
                       + (f"; the last periodic save is in {folder.path}" if args.save_every else ""), file=sys.stderr)
             return EXIT_INTERRUPTED
-        finally:
-            if bar is not None and trainer.env_steps >= target:
-                bar.close()
         if trainer.env_steps < target and distributed.is_main_process():
             publish(trainer, folder, metrics, with_trainer=True)
+    if bar is not None:
+        bar.close()
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
     if distributed.is_main_process():
         ranks = distributed.world_size()
