@@ -75,6 +75,9 @@ ROWS = [
     Row("evaluate --out not writable: refused before the rollouts (main: no --out)",
         ["evaluate", "policy.pt", "--out", "/proc/forbidden/result.json", "--episodes", "2"], 2,
         r"--out /proc/forbidden/result.json: cannot write", {}, before="policy"),
+    Row("Ctrl-C during evaluate: exit 130 with one line, no traceback (main: a traceback)",
+        ["evaluate", "policy.pt", "--episodes", "500", "--no-baselines"], 130, r"\ninterrupted\n$", {},
+        before="policy", signal=signal.SIGINT, after=r"evaluate: +0%"),
     Row("evaluate --json: one JSON line on stdout, nothing else (main: no --json)",
         ["evaluate", "policy.pt", "--json", "--episodes", "2", "--no-baselines"], 0, r"^$", {}, before="policy"),
 ]
