@@ -1,4 +1,4 @@
-"""`python -m dpedu train | evaluate | config` (and `torchrun ... -m dpedu train`): see dpedu/cli.py."""
+"""`python -m dpedu train | evaluate | config` (and `torchrun ... -m dpedu train`): the `dpedu` command (cli.py)."""
 
 import sys
 

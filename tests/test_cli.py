@@ -1,10 +1,19 @@
-"""python -m dpedu: train writes its three files, evaluate prints one JSON line, bad arguments exit 2."""
+"""The `dpedu` command: train writes its run folder, evaluate summarises (or prints JSON), bad arguments exit 2,
+--preset starts from the course's configuration, and help answers without importing torch."""
 
+import ast
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from dpedu.cli import main
+from dpedu.cli import build_parser, main, train_plan
+from dpedu.config import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_train_then_evaluate(tmp_path, capsys):
@@ -19,9 +28,18 @@ def test_train_then_evaluate(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_updates"] == 201 and metrics["loss_history"]
     capsys.readouterr()
-    assert main(["evaluate", str(out / "policy.pt"), "--episodes", "3", "--no-baselines"]) == 0
+    assert main(["evaluate", str(out / "policy.pt"), "--episodes", "3", "--no-baselines", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip())
     assert len(result["returns"]) == 3 and result["n_episodes"] == 3
+    # Without --json: one line a person reads, and with --out FILE the whole result as JSON too.
+    assert main(["evaluate", str(out / "policy.pt"), "--episodes", "3", "--out", str(tmp_path / "r.json")]) == 0
+    captured = capsys.readouterr()
+    line = captured.out.strip().splitlines()[0]
+    mean, std = result["mean_return"], result["std_return"]
+    assert line.startswith(f"Pendulum-v1: mean return {mean:.2f} +- {std:.2f} (std) over 3 episodes, seed 0; random ")
+    assert re.search(r"demonstrator -?\d+\.\d\d, normalized score -?\d+\.\d\d$", line), line
+    assert json.loads((tmp_path / "r.json").read_text())["returns"] == result["returns"]
+    assert "evaluate" in captured.err and "3/3" in captured.err  # the progress bar over finished episodes
 
 
 @pytest.mark.parametrize(
@@ -36,11 +54,16 @@ def test_train_then_evaluate(tmp_path, capsys):
         (["evaluate", "missing.pt"], "missing.pt"),
         (["evaluate", "x.pt", "--episodes", "-3"], "must be >= 1"),
         (["fly"], "invalid choice"),
+        (["train", "--preset", "--env", "Acrobot-v1"], "presets exist for Pendulum-v1, dpedu/Detour-v0"),
+        (["train", "--total-timesteps", "100", "--out", "{tmp}/never"], "no gradient update would run"),
+        (["train", "--out", ""], "--out is empty"),
+        (["train", "--save-every", "0"], "must be >= 1"),
+        (["evaluate", "x.pt", "--out", "{tmp}"], "give a file name"),
     ],
 )
-def test_bad_arguments_exit_with_usage(args, message, capsys):
+def test_bad_arguments_exit_with_usage(args, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        main(args)
+        main([a.replace("{tmp}", str(tmp_path)) for a in args])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "usage:" in err and message in err
@@ -63,3 +86,68 @@ def test_resume_from_the_command_line_equals_one_run(tmp_path):
     assert json.loads((a / "metrics.json").read_text())["env_steps"] == 600
     with pytest.raises(SystemExit):
         main(["train", "--resume", str(a / "trainer.pt"), "--set", "hidden_dim=64", "--out", str(a)])
+
+
+def plan(*argv):
+    parser, commands = build_parser()
+    return train_plan(parser.parse_args(["train", *argv]), commands["train"])
+
+
+@pytest.mark.parametrize("env", list(PRESETS))
+def test_preset_is_the_course_configuration(env):
+    assert plan("--env", env, "--preset") == (PRESETS[env]["config"], PRESETS[env]["total_timesteps"])
+    overrides, total = plan("--env", env, "--preset", "--set", "hidden_dim=64", "--total-timesteps", "123")
+    assert overrides == {**PRESETS[env]["config"], "hidden_dim": 64} and total == 123
+    assert plan("--env", env) == ({}, 50_000)  # without --preset: the reference defaults
+
+
+def test_help_lists_env_ids_and_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "one of: " + ", ".join(PRESETS) in text
+    assert "(default: Pendulum-v1)" in text and "(default: runs/latest)" in text and "default: 50000" in text
+
+
+def test_cli_module_imports_nothing_heavy():
+    """cli.py's own top-level imports: the standard library and dpedu.config, nothing that pulls in torch."""
+    tree = ast.parse((ROOT / "dpedu" / "cli.py").read_text())
+    top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
+    assert top <= {"__future__", "argparse", "json", "shlex", "sys", "time", "pathlib", "dpedu.config"}, top
+
+
+def imported_by(*argv: str) -> set[str]:
+    """The modules a fresh `python -X importtime ...` loads (its stderr names each one)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+
+
+def heavy(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] in ("torch", "scipy", "matplotlib") or m == "dpedu.trainer"}
+
+
+@pytest.mark.parametrize("argv", [["-m", "dpedu", "--help"], ["-m", "dpedu", "train", "--help"]])
+def test_help_does_not_import_torch(argv):
+    modules = imported_by(*argv)
+    assert "dpedu.cli" in modules
+    # The command adds nothing heavy to what `import dpedu` loads (config, and the env registration) ...
+    assert not heavy(modules - imported_by("-c", "import dpedu"))
+    # ... and once those import only numpy and gymnasium (issue 22), help loads no torch at all.
+    if "torch" in imported_by("-c", "import dpedu"):
+        pytest.skip("`import dpedu` still imports torch (dpedu.config or the env modules)")
+    assert not heavy(modules)
+
+
+def test_summary_line_reports_success_and_baselines():
+    from dpedu.cli import summary_line
+
+    result = {"env_id": "dpedu/Detour-v0", "mean_return": -12.345, "std_return": 3.21, "n_episodes": 200, "seed": 0,
+              "success_rate": 0.9, "success_ci": (0.851, 0.934), "random_mean_return": -80.0,
+              "demonstrator_mean_return": -10.0, "normalized_score": 0.966}
+    assert summary_line(result) == ("dpedu/Detour-v0: mean return -12.35 +- 3.21 (std) over 200 episodes, seed 0; "
+                                    "success 90% (95% CI 85%-93%); random -80.00, demonstrator -10.00, "
+                                    "normalized score 0.97")
+    del result["success_rate"], result["normalized_score"]
+    assert summary_line(result).endswith("over 200 episodes, seed 0")

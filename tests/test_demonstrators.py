@@ -24,8 +24,9 @@ def buffer_sha256(trainer) -> str:
     return h.hexdigest()
 
 
-# sha256 of the buffer's observations and actions after Trainer(..., seed=42).collect(1500) (the loop train() runs, without updates), recorded
-# on the demonstrators as they were before the Demonstrator base (commit b39cb4f); episodes finished in brackets.
+# sha256 of the buffer's observations and actions after Trainer(..., seed=42).collect(1500) (train()'s loop without
+# updates), recorded on the demonstrators as they were before the Demonstrator base (commit b39cb4f); then the
+# episodes finished.
 COLLECTED = [
     ("Pendulum-v1", {"warmup_steps": 10**6}, "94d98809e864515dfcaa85382b6c15940e43882e34d9d7c5175043ce4e7c42bd", 7),
     ("Pendulum-v1", {**PRESETS["Pendulum-v1"]["config"], "warmup_steps": 10**6},  # DART noise 0.5

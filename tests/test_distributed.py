@@ -89,5 +89,5 @@ def test_torchrun_cli_writes_one_ordinary_checkpoint(tmp_path, capsys):
     from dpedu.cli import main
 
     capsys.readouterr()
-    assert main(["evaluate", str(out / "policy.pt"), "--episodes", "2", "--no-baselines"]) == 0
+    assert main(["evaluate", str(out / "policy.pt"), "--episodes", "2", "--no-baselines", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["returns"]) == 2
