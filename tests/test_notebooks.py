@@ -26,7 +26,7 @@ def test_the_notebooks_are_numbered_in_reading_order_and_listed_in_the_readme():
     numbers = [int(p.name[:2]) for p in NOTEBOOKS]
     assert numbers == list(range(1, len(NOTEBOOKS) + 1)), [p.name for p in NOTEBOOKS]
     readme = (NOTEBOOKS[0].parents[1] / "README.md").read_text()
-    missing = [p.name for p in NOTEBOOKS if p.name not in readme]
+    missing = [p.stem for p in NOTEBOOKS if p.stem not in readme]
     assert not missing, f"README's course list lacks {missing}"
 
 
