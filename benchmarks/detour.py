@@ -1,5 +1,5 @@
 """dpedu/Detour-v0 over training seeds: diffusion (the preset, and 1/2/4 actions executed per plan), obs_horizon 1,
-and the MSE regression baseline on the same data with the same receding horizon (README, "Results").
+and the MSE regression baseline on the same data with the same receding horizon (docs/results.md).
 
     python benchmarks/detour.py --seeds 0 1 2 3 4 --episodes 200 --obs-horizon-1 > dpedu/course/detour_seeds.jsonl
 

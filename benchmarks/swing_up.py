@@ -1,4 +1,4 @@
-"""How a Pendulum policy loses return: slow swing-ups, and weak pushes near the top (README, "Robust over seeds").
+"""How a Pendulum policy loses return: slow swing-ups, and weak pushes near the top (docs/results.md, DART).
 
     python -m dpedu train --total-timesteps 10000 --set hidden_dim=128 --set learning_rate=3e-4 --set n_layers=3 \
         --set seed=0 --threads 1 --out runs/nodart0       # the fast preset without DART, seed 0 (seed 1: runs/nodart1)

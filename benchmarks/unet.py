@@ -1,4 +1,4 @@
-"""The temporal U-Net against the MLP, trained on both course tasks over seeds (notebook 07, README "Results").
+"""The temporal U-Net against the MLP, trained on both course tasks over seeds (notebook 07, docs/results.md).
 
     python benchmarks/unet.py --seeds 0 1 2 --save dpedu/course/checkpoints > dpedu/course/unet_seeds.jsonl
 
@@ -11,7 +11,7 @@ parameter count.
 One JSON line per (task, network, seed, n_action_steps), then one "pooled" line per (task, network, n_action_steps):
 over seeds, the mean return with a 95% t-interval of the seed means, or success pooled over all episodes with its
 Wilson interval. On 2 threads the U-Net trains in 159 s on Detour (`--seeds 0 --tasks dpedu/Detour-v0 --networks
-unet`) and 665 s on Pendulum (benchmarks/time_to_expert.py, README); the MLPs in a fraction of that.
+unet`) and 665 s on Pendulum (benchmarks/time_to_expert.py, docs/results.md); the MLPs in a fraction of that.
 --save writes each task's seed-0 policies, e.g. unet_detour.pt (the checkpoints notebook 07 loads).
 """
 
@@ -37,8 +37,8 @@ NETWORKS = {"mlp": {}, "mlp_film": {"conditioning": "film"}, "unet": {"network":
 # Pendulum: the preset as it was when the shipped record (unet_seeds.jsonl, notebook 07) was measured, before it
 # gained DART noise (so explore_noise 0 here, which keeps the command reproducing the record), trained for 24 000
 # steps: at 12 000 both networks fell short of expert level on some seeds without DART (the MLP -351.5 and -298.8 at
-# seeds 0 and 1, README; the U-Net -201.1 at seed 0), at 24 000 the U-Net's seed 0 scores -153.6. Detour trains for
-# its preset's 10 000 steps with its preset's own DART noise.
+# seeds 0 and 1, docs/results.md; the U-Net -201.1 at seed 0), at 24 000 the U-Net's seed 0 scores -153.6. Detour
+# trains for its preset's 10 000 steps with its preset's own DART noise.
 TASKS = {"Pendulum-v1": {"episodes": 100, "n_action_steps": (None,), "total_timesteps": 24_000,  # None: preset's
                          "config": {"explore_noise": 0.0}},
          "dpedu/Detour-v0": {"episodes": 200, "n_action_steps": (8, 1), "total_timesteps": 10_000, "config": {}}}

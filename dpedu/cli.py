@@ -121,7 +121,7 @@ def make_trainer(args, overrides: dict, parser: argparse.ArgumentParser):
 def check_updates_will_run(trainer, total: int, parser) -> None:
     """A run that would end before its first gradient update has no policy: say so before collecting."""
     warmup = trainer.config.warmup_steps
-    if trainer.n_updates == 0 and trainer.env_steps + total <= warmup:
+    if total < trainer.steps_to_first_update():
         have = f" (the checkpoint is at step {trainer.env_steps})" if trainer.env_steps else ""
         parser.error(f"--total-timesteps {total} ends at environment step {trainer.env_steps + total}{have}, not "
                      f"after warmup_steps={warmup}: no gradient update would run; give more steps or "
@@ -176,6 +176,7 @@ def train_and_publish(trainer, total: int, args, folder) -> int:
     """Train in chunks of --save-every steps, publishing a resumable run folder after each; on Ctrl-C
     publish what there is and print the command that goes on."""
     from dpedu.runtime import distributed
+    from dpedu.runtime.interrupt import TrainingInterrupted
 
     start, target = time.perf_counter(), trainer.env_steps + total
     chunk = args.save_every or total
@@ -188,14 +189,16 @@ def train_and_publish(trainer, total: int, args, folder) -> int:
     while trainer.env_steps < target:
         try:
             # train(N) twice equals train(2N) bit for bit (tests/test_resume.py): chunks change no number.
-            metrics = trainer.train(min(chunk, target - trainer.env_steps))
+            steps = min(chunk, target - trainer.env_steps)
+            # A chunk that ends before the first update only collects (train() refuses it: it has no policy).
+            metrics = (trainer.train if steps >= trainer.steps_to_first_update() else trainer.collect)(steps)
             if bar is not None:
                 bar.update(total - (target - trainer.env_steps) - bar.n)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", updates=metrics["n_updates"], saved=trainer.env_steps)
         except KeyboardInterrupt as e:
-            # The first Ctrl-C stops at a step boundary (the trainer is consistent, runtime/progress.py says so
-            # in its message); a second one stops mid-step, and then only the last periodic save is sound.
-            consistent = str(e).startswith("training interrupted")
+            # The first Ctrl-C stops at a step boundary (TrainingInterrupted: the trainer is consistent); a second
+            # one stops mid-step, and then only the last periodic save is sound.
+            consistent = isinstance(e, TrainingInterrupted)
             if bar is not None:
                 bar.close()
             if consistent and distributed.is_main_process():

@@ -227,16 +227,16 @@ def _in_range(name: str, value: float, low: float, high: float, allowed: str) ->
 # config=PRESETS[env_id]["config"]).train(PRESETS[env_id]["total_timesteps"]).
 PRESETS = {
     # "Pendulum in a minute": a smaller, faster-learning configuration that reaches the demonstrator's level on every
-    # training seed tried (README, "Results"; benchmarks/time_to_expert.py). Three residual blocks (the default is
+    # training seed tried (docs/results.md; benchmarks/time_to_expert.py). Three residual blocks (the default is
     # two): at width 128 the third block costs ~10% more time and keeps the two swing directions from rest balanced
-    # (README, "Design choices, measured"). DART noise (explore_noise 0.5 N·m, a quarter of the torque limit) is what
-    # makes it robust: without it the demonstrations stay on the demonstrator's own narrow paths, and on some seeds
+    # (docs/results.md, "Design choices, measured"). DART noise (explore_noise 0.5 N·m, a quarter of the torque
+    # limit) is what makes it robust: without it the demonstrations stay on the demonstrator's own narrow paths, and on some seeds
     # the policy meets states near the top that it never saw (seeds 0 and 1 scored -351.5 and -298.8 at 12 000 steps).
     "Pendulum-v1": {"config": {"hidden_dim": 128, "learning_rate": 3e-4, "n_layers": 3, "explore_noise": 0.5},
                     "total_timesteps": 10_000},
     # dpedu/Detour-v0 (notebook 05): ~200 demonstrations (10 000 steps), 6 000 updates, most of the data collected
     # before the first update (warm-up 8 000, then 3 updates per step); 8 of each plan's 8 actions executed, so a
-    # plan commits to a side. README, "Results": success, sides, switches over 5 seeds (benchmarks/detour.py).
+    # plan commits to a side. docs/results.md: success, sides, switches over 5 seeds (benchmarks/detour.py).
     "dpedu/Detour-v0": {"config": {"hidden_dim": 128, "n_layers": 3, "learning_rate": 1e-3, "n_action_steps": 8,
                                    "warmup_steps": 8_000, "gradient_steps": 3}, "total_timesteps": 10_000},
 }

@@ -196,8 +196,8 @@ class Trainer:
         progress: show a tqdm progress bar during train().
 
     Under torchrun (`torchrun --nproc_per_node=N -m dpedu train ...`) every rank collects its own data and
-    DistributedDataParallel averages the gradients: one update sees N * batch_size samples (README,
-    "Scaling out"; the helpers in dpedu/runtime/distributed.py). In one process nothing of that happens.
+    DistributedDataParallel averages the gradients: one update sees N * batch_size samples (docs/scaling-out.md;
+    the helpers in dpedu/runtime/distributed.py). In one process nothing of that happens.
     """
 
     def __init__(self, algorithm: str = "diffusion", env: str = "Pendulum-v1", seed: int | None = None,
@@ -268,12 +268,12 @@ class Trainer:
         """
         total_timesteps = check_timesteps(total_timesteps, "total_timesteps")
         cfg = self.config
-        if self.n_updates == 0 and not self._update_step_within(total_timesteps):
+        if total_timesteps < self.steps_to_first_update():
             raise ValueError(
                 f"train({total_timesteps}) would make no gradient update: updates start once warmup_steps="
                 f"{cfg.warmup_steps} environment steps are collected (train_freq={cfg.train_freq}), and this "
                 f"trainer has {self.env_steps}; allowed: total_timesteps >= "
-                f"{self._first_update_step() - self.env_steps}, a smaller warmup_steps, or trainer.collect(n) to "
+                f"{self.steps_to_first_update()}, a smaller warmup_steps, or trainer.collect(n) to "
                 "gather demonstrations only")
         wall_time_s = self._run(total_timesteps, updates=True)  # returns only when all steps ran (Ctrl-C raises)
         if self.n_updates == 0:
@@ -287,14 +287,14 @@ class Trainer:
         Returns the metrics dict as train() does."""
         return self.metrics(wall_time_s=self._run(check_timesteps(n_steps, "n_steps"), updates=False))
 
-    def _first_update_step(self) -> int:
-        """The first env step count at which ready_to_update can hold: >= warmup_steps, a multiple of train_freq."""
+    def steps_to_first_update(self) -> int:
+        """Environment steps still to collect before the first gradient update can run (at warmup_steps or the next
+        multiple of train_freq, as ready_to_update says); 0 once an update has run."""
+        if self.n_updates:
+            return 0
         cfg = self.config
         first = max(cfg.warmup_steps, self.env_steps + 1)
-        return -(-first // cfg.train_freq) * cfg.train_freq
-
-    def _update_step_within(self, n_steps: int) -> bool:
-        return self._first_update_step() <= self.env_steps + n_steps
+        return -(-first // cfg.train_freq) * cfg.train_freq - self.env_steps
 
     def _run(self, n_steps: int, updates: bool) -> float:
         """The loop of the module docstring over n_steps steps (without its updates when updates=False);

@@ -1,4 +1,4 @@
-"""The course's notebooks follow the portable-tests rule (README, "Tests"), checked on their stored form.
+"""The course's notebooks follow the portable-tests rule (docs/testing.md), checked on their stored form.
 
 nbval compares stored outputs strictly, so every output that depends on the machine (float kernels, thread
 counts, library versions, load) must be excluded with the `nbval-ignore-output` tag and checked by an assert

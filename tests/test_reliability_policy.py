@@ -37,6 +37,9 @@ ROWS = [
      r"beyond float32's range"),
     ("denoise n_samples 0", lambda p: p.denoise(np.zeros((1, 2, 3)), n_samples=0), ValueError,
      r"n_samples must be an int >= 1 .* got 0"),
+    ("save to an empty path (main: a raw OSError)", lambda p: p.save(""), ValueError,
+     r"a checkpoint path must be a non-empty file name"),
+    ("save to a folder", lambda p: p.save("."), ValueError, r"is a directory; give a file name inside it"),
     ("denoise n_samples float", lambda p: p.denoise(np.zeros((1, 2, 3)), n_samples=2.0), ValueError,
      r"n_samples must be an int >= 1 .* got 2.0"),
 ]

@@ -31,7 +31,7 @@ Its path clears the disk by 0.11 (about two steps). While collecting, `explore` 
 to the executed action and the clean action is recorded (DART, Laskey et al. 2017): the data then show how to
 return to the path from nearby states, and the labels stay sharp.
 
-Why it separates the policies (measured in notebook 05 and README, "Results"):
+Why it separates the policies (measured in notebook 05 and docs/results.md):
   * regression learns E[a | obs]: at the fork the two sides' actions cancel, so its plan is straight on, into
     the disk; executing such a plan open-loop for 8 steps, it rarely recovers;
   * a diffusion policy samples one side per plan, and 8 executed actions carry it far enough that the state

@@ -7,7 +7,7 @@ How the observation conditions the network, two choices (config key "conditionin
     "concat"  h = W_in [x_t, obs, emb(t)]: everything flattened into one input vector.
     "film"    h = W_in x_t, and every block is modulated by (obs, emb(t)) as z (1 + gamma) + beta
               (FiLM, Perez et al. 2018; Chi et al.'s U-Net conditions this way).
-Measured on Pendulum (README, "Design choices, measured"): concat learns faster per update and per
+Measured on Pendulum (docs/results.md, "Design choices, measured"): concat learns faster per update and per
 second, so it is the default.
 """
 
@@ -26,7 +26,7 @@ class ResidualBlock(nn.Module):
 
     The pre-norm residual form keeps every block close to the identity at initialisation, so the
     gradient reaches the first layers undiminished. At learning_rate 1e-4 it reaches expert-level returns
-    where a plain MLP of the same width is still at random level (README, "Design choices, measured").
+    where a plain MLP of the same width is still at random level (docs/results.md, "Design choices, measured").
     """
 
     def __init__(self, dim: int):

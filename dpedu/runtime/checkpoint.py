@@ -44,7 +44,11 @@ def checkpoint_header(file_format: str, version: int) -> dict:
 
 def atomic_save(obj: dict, path) -> Path:
     """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ValueError(f"a checkpoint path must be a non-empty file name such as 'runs/a/policy.pt', got {path!r}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory; give a file name inside it, e.g. {path / 'policy.pt'}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

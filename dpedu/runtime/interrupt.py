@@ -6,6 +6,11 @@ import signal
 import threading
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training at a step boundary: the trainer is consistent and can be saved or trained on.
+    (A plain KeyboardInterrupt means a second Ctrl-C stopped it mid-step.)"""
+
+
 class DeferredInterrupt:
     """Within `with`: the first SIGINT only sets `requested` (the loop stops at a step boundary), a second
     one raises KeyboardInterrupt at once. Outside the main thread signals cannot be caught: a no-op."""

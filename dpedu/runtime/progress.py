@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from tqdm.auto import tqdm
 
 from dpedu.runtime import distributed
-from dpedu.runtime.interrupt import DeferredInterrupt
+from dpedu.runtime.interrupt import DeferredInterrupt, TrainingInterrupted
 
 
 class TrainingRun:
@@ -57,6 +57,6 @@ class TrainingRun:
         self.interrupt.__exit__(exc_type, exc, tb)
         self.bar.close()
         if exc_type is None and self.interrupt.requested and self.done < self.total:
-            raise KeyboardInterrupt(
+            raise TrainingInterrupted(
                 f"training interrupted after {self.done} of {self.total} steps; the trainer is consistent: "
                 f"train({self.total - self.done}) finishes the run")
