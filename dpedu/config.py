@@ -230,8 +230,9 @@ PRESETS = {
     # training seed tried (docs/results.md; benchmarks/time_to_expert.py). Three residual blocks (the default is
     # two): at width 128 the third block costs ~10% more time and keeps the two swing directions from rest balanced
     # (docs/results.md, "Design choices, measured"). DART noise (explore_noise 0.5 N·m, a quarter of the torque
-    # limit) is what makes it robust: without it the demonstrations stay on the demonstrator's own narrow paths, and on some seeds
-    # the policy meets states near the top that it never saw (seeds 0 and 1 scored -351.5 and -298.8 at 12 000 steps).
+    # limit) is what makes it robust: without it the demonstrations stay on the demonstrator's own narrow paths, and
+    # on some seeds the policy meets states near the top that it never saw (seeds 0 and 1 scored -351.5 and -298.8 at
+    # 12 000 steps).
     "Pendulum-v1": {"config": {"hidden_dim": 128, "learning_rate": 3e-4, "n_layers": 3, "explore_noise": 0.5},
                     "total_timesteps": 10_000},
     # dpedu/Detour-v0 (notebook 05): ~200 demonstrations (10 000 steps), 6 000 updates, most of the data collected
