@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-MAX_SEED = 2**63 - 1  # as dpedu.config's seed
+from dpedu.config import MAX_SEED
 
 
 def check_explore_noise(explore_noise) -> float:

@@ -31,9 +31,6 @@ from pathlib import Path
 
 import torch
 
-# Demonstrators of an older layout import these from here; they live with the environment state now.
-from dpedu.runtime.env_state import rng_state, set_rng_state  # noqa: F401
-
 
 def checkpoint_header(file_format: str, version: int) -> dict:
     """The entries load_checkpoint checks: what the file is, its layout version, who wrote it."""
