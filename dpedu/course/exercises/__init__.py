@@ -18,10 +18,10 @@ and alpha_bar_{-1} = 1 (before the first step nothing is noised).
 """
 
 from dpedu.course.exercises.add_noise import check_add_noise, reference_add_noise
-from dpedu.course.exercises.checking import Passed
+from dpedu.course.exercises.checking import NotAttempted, Passed
 from dpedu.course.exercises.ddim_step import check_ddim_step, reference_ddim_step
 from dpedu.course.exercises.diffusion_loss import check_diffusion_loss, reference_diffusion_loss
 from dpedu.course.exercises.reverse_step import check_reverse_step, reference_reverse_step
 
-__all__ = ["Passed", "check_add_noise", "check_ddim_step", "check_diffusion_loss", "check_reverse_step",
+__all__ = ["NotAttempted", "Passed", "check_add_noise", "check_ddim_step", "check_diffusion_loss", "check_reverse_step",
            "reference_add_noise", "reference_ddim_step", "reference_diffusion_loss", "reference_reverse_step"]

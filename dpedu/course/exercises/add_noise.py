@@ -13,6 +13,7 @@ from dpedu.course.exercises.checking import (
     Mistake,
     Passed,
     _check,
+    reports_not_attempted,
 )
 from dpedu.diffusion.schedule import NoiseSchedule
 
@@ -109,6 +110,7 @@ ADD_NOISE = Exercise("add_noise(schedule, x0, t, eps)", ADD_NOISE_EQUATION, ("sc
                      ADD_NOISE_MISTAKES, rtol=1e-4, atol=1e-4, hints=ADD_NOISE_HINTS)
 
 
+@reports_not_attempted("add_noise")
 def check_add_noise(fn: Callable[[NoiseSchedule, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
     """Check the learner's forward process fn(schedule, x0, t, eps) -> x_t against NoiseSchedule.add_noise.
 

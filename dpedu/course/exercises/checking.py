@@ -3,6 +3,7 @@ package, and name the usual mistake an answer matches."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -15,6 +16,35 @@ class Passed(str):
 
     def __repr__(self) -> str:
         return str(self)
+
+
+class NotAttempted(str):
+    """A checker's answer when the learner's function still raises NotImplementedError (the learner's edition's
+    stub): the notebook runs on, and the learner sees which exercise is still open."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def reports_not_attempted(name: str) -> Callable[[Callable], Callable]:
+    """Decorate a checker: a NotImplementedError from the learner's function becomes a NotAttempted message.
+
+    Every other error still fails the check, so a learner's half-written answer is never mistaken for an open one.
+    """
+
+    def decorate(check: Callable) -> Callable:
+        @functools.wraps(check)
+        def wrapped(*args, **kwargs):
+            try:
+                return check(*args, **kwargs)
+            except NotImplementedError as e:
+                hint = f" ({e})" if str(e) else ""
+                return NotAttempted(f"Not attempted yet: {name}{hint}. Write it in the cell above, run that cell, "
+                                    f"then run this check again.")
+
+        return wrapped
+
+    return decorate
 
 
 class Case(NamedTuple):
@@ -55,6 +85,8 @@ def _run(ex: Exercise, fn: Callable, case: Case) -> Any:
     copies = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in case.args)
     try:
         out = fn(*copies)
+    except NotImplementedError:  # the learner's edition's stub: reported as "not attempted" by the checker
+        raise
     except Exception as e:  # any error the learner's code raises becomes a message about it
         hints = [advice for text, advice in ex.hints if text in str(e)]
         raise AssertionError(f"{ex.signature} raised {type(e).__name__} on {case.where}:\n    {e}"

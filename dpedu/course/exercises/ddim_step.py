@@ -13,6 +13,7 @@ from dpedu.course.exercises.checking import (
     Mistake,
     Passed,
     _check,
+    reports_not_attempted,
 )
 from dpedu.diffusion.sampler import DDIMSampler
 from dpedu.diffusion.schedule import NoiseSchedule
@@ -107,6 +108,7 @@ DDIM = Exercise("ddim_step(schedule, x_t, eps, t, s)", DDIM_EQUATION, ("schedule
                 _ddim_truth, DDIM_MISTAKES, rtol=5e-4, atol=5e-4, hints=[OUT_OF_BOUNDS_HINT])
 
 
+@reports_not_attempted("ddim_step")
 def check_ddim_step(fn: Callable[..., torch.Tensor]) -> Passed:
     """Check the learner's DDIM step fn(schedule, x_t, eps, t, s) -> x_s against DDIMSampler(eta=0, clip_sample=False).
 

@@ -14,6 +14,7 @@ from dpedu.course.exercises.checking import (
     Passed,
     _check,
     _coef,
+    reports_not_attempted,
 )
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.networks.mlp import MLPDenoiser
@@ -121,6 +122,7 @@ LOSS = Exercise("diffusion_loss(model, schedule, obs, a0, t, eps)", LOSS_EQUATIO
                 LOSS_MISTAKES, rtol=1e-5, atol=1e-7, hints=ADD_NOISE_HINTS, validate=_loss_validate)
 
 
+@reports_not_attempted("diffusion_loss")
 def check_diffusion_loss(fn: Callable[..., torch.Tensor]) -> Passed:
     """Check the learner's loss fn(model, schedule, obs, a0, t, eps) -> loss against trainer.diffusion_loss.
 

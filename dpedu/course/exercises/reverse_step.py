@@ -15,6 +15,7 @@ from dpedu.course.exercises.checking import (
     Passed,
     _check,
     _close,
+    reports_not_attempted,
 )
 from dpedu.diffusion.sampler import DDPMSampler
 from dpedu.diffusion.schedule import NoiseSchedule
@@ -215,6 +216,7 @@ REVERSE = Exercise("reverse_step(schedule, x_t, eps, t, z)", REVERSE_EQUATION, (
                    validate=_reverse_validate)
 
 
+@reports_not_attempted("reverse_step")
 def check_reverse_step(fn: Callable[..., torch.Tensor]) -> Passed:
     """Check the learner's DDPM step fn(schedule, x_t, eps, t, z) -> x_{t-1} against DDPMSampler(clip_sample=False).
 
