@@ -1,4 +1,4 @@
-"""The `dpedu` command (also `python -m dpedu`): train | evaluate | config.
+"""The `dpedu` command (also `python -m dpedu`): train | evaluate | config | learner-edition.
 
     dpedu train --env Pendulum-v1 --preset --out runs/a          # the course's "Pendulum in a minute"
     dpedu train --env Pendulum-v1 --total-timesteps 50000 --set hidden_dim=128 --set seed=1 --out runs/a
@@ -6,6 +6,7 @@
     dpedu train --total-timesteps 30000 --resume runs/b/trainer.pt --save-trainer --out runs/b
     dpedu evaluate runs/a/policy.pt --episodes 100 --seed 0      # a progress bar, then one line; --json for JSON
     dpedu config                                                 # every config key, its default and its meaning
+    dpedu learner-edition ~/class/dpedu                          # the notebooks without solutions, for a class
     torchrun --nproc_per_node=2 -m dpedu train ...               # data-parallel (rank 0 writes)
 
 train checks everything it can (the env id, each --set, the preset, the step count, the run folder) before it
@@ -311,7 +312,7 @@ def cmd_evaluate(args, parser) -> int:
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     envs = ", ".join(PRESETS)
     parser = argparse.ArgumentParser(prog="dpedu", description=__doc__, formatter_class=HelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,config}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,config,learner-edition}")
 
     train = sub.add_parser("train", formatter_class=HelpFormatter,
                            help="collect demonstrations and train a diffusion policy",
@@ -356,7 +357,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     presets = "\n".join(f"  {env}: {p['config']}, total_timesteps {p['total_timesteps']}" for env, p in PRESETS.items())
     sub.add_parser("config", formatter_class=HelpFormatter, help="list every config key with its default",
                    description=f"List every config key with its default and meaning.\n\nPresets (--preset):\n{presets}")
-    return parser, {"train": train, "evaluate": ev}
+
+    from dpedu.course import edition  # the standard library only until it writes
+
+    learner = sub.add_parser("learner-edition", formatter_class=HelpFormatter,
+                             help="write the notebooks with every solution replaced by a stub, for learners",
+                             description="Write the learner's edition of the course: each notebook with every "
+                                         "marked solution replaced by `raise NotImplementedError(hint)`, each "
+                                         "folded try-this answer removed and all outputs cleared (docs/course.md). "
+                                         "Open it with `jupyter lab OUT_DIR`.")
+    edition.add_arguments(learner)
+    return parser, {"train": train, "evaluate": ev, "learner-edition": learner}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.seed < 0:
                 commands["evaluate"].error(f"--seed must be >= 0, got {args.seed}")
             return cmd_evaluate(args, commands["evaluate"])
+        if args.command == "learner-edition":
+            from dpedu.course import edition
+
+            return edition.run(args, commands["learner-edition"])
     except KeyboardInterrupt:  # outside training's own handling (loading, evaluating): stop without a traceback
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
