@@ -30,7 +30,8 @@ def _truth(h: torch.Tensor, cond: torch.Tensor, linear: nn.Module) -> torch.Tens
     """The FiLM line of the U-Net's own FiLMResidualBlock.forward: its convolutions and residual made pass-through
     (conv1 and conv2 the identity, the residual zero), its film map the given `linear`."""
     channels = h.shape[1]
-    block = FiLMResidualBlock(channels, channels, cond.shape[-1], kernel_size=3, groups=1)
+    with torch.random.fork_rng():  # the block's own weights are replaced: its initialisation must not draw
+        block = FiLMResidualBlock(channels, channels, cond.shape[-1], kernel_size=3, groups=1)  # from the learner's
     block.conv1, block.conv2, block.residual, block.film = nn.Identity(), nn.Identity(), _Zero(), linear
     with torch.no_grad():
         return block(h, cond)

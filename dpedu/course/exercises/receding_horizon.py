@@ -71,7 +71,7 @@ def _truth(horizon: int, n_steps: int, n_action_steps: int) -> tuple[torch.Tenso
 
 
 def _loop(horizon: int, n_steps: int, n_action_steps: int, *, every: int | None = None, take=None, stale=False,
-          first_obs=False) -> torch.Tensor:
+          first_obs=False) -> tuple[torch.Tensor, list]:
     """A (possibly wrong) loop: re-plan every `every` actions, execute chunk[take(i)], plan from which obs."""
     world = _World(horizon)
     obs0 = obs = previous = world.obs.clone()
@@ -84,16 +84,17 @@ def _loop(horizon: int, n_steps: int, n_action_steps: int, *, every: int | None 
         action = chunk[take(i, len(chunk)) if take else i]
         actions.append(action)
         previous, obs = obs, world.env_step(action)
-    return torch.stack(actions)
+    return torch.stack(actions), world.plans
 
 
-def _never_replans(horizon: int, n_steps: int, n_action_steps: int) -> torch.Tensor:
+def _never_replans(horizon: int, n_steps: int, n_action_steps: int, repeat: int | None = None) -> tuple:
+    """One plan only, its first `repeat` actions (default n_action_steps) executed over and over."""
     world = _World(horizon)
-    chunk = world.plan(world.obs.clone())
-    actions = [chunk[step % n_action_steps] for step in range(n_steps)]
+    chunk = world.plan(world.obs.clone())[: repeat or n_action_steps]
+    actions = [chunk[step % len(chunk)] for step in range(n_steps)]
     for action in actions:
         world.env_step(action)
-    return torch.stack(actions)
+    return torch.stack(actions), world.plans
 
 
 MISTAKES = [
@@ -102,6 +103,8 @@ MISTAKES = [
      "n_action_steps times more sampling).", lambda H, n, m: _loop(H, n, m, every=1)),
     ("it never re-plans: it keeps executing the first chunk. Plan again from the newest observation after "
      "n_action_steps actions.", _never_replans),
+    ("it never re-plans: it keeps executing the first chunk, over and over. Plan again from the newest observation "
+     "after n_action_steps actions.", lambda H, n, m: _never_replans(H, n, m, repeat=H)),
     ("it executes the chunk's *last* n_action_steps actions: execute the first ones, chunk[:n_action_steps]; the "
      "chunk starts at the present step t.", lambda H, n, m: _loop(H, n, m, take=lambda i, h: h - m + i)),
     ("it executes the whole chunk (H actions) before re-planning: execute only its first n_action_steps.",
@@ -120,19 +123,27 @@ MISTAKES = [
 CASES = [(8, 10, 4), (4, 7, 3), (3, 5, 1), (8, 16, 8)]
 
 
-def _diagnose(got: torch.Tensor, expected: torch.Tensor, H: int, n: int, m: int) -> str:
+def _diagnose(got: torch.Tensor, plans: list, expected: torch.Tensor, expected_plans: list, H: int, n: int,
+              m: int) -> str:
+    """The first usual mistake whose actions and plan calls (step, observation) match the learner's."""
     for says, formula in MISTAKES:
         try:
-            wrong = formula(H, n, m)
+            wrong, wrong_plans = formula(H, n, m)
         except (IndexError, RuntimeError, ZeroDivisionError):
             continue
-        if wrong.shape == got.shape and torch.allclose(wrong, got) and not (
-                wrong.shape == expected.shape and torch.allclose(wrong, expected)):
+        if _same(wrong, wrong_plans, got, plans) and not _same(wrong, wrong_plans, expected, expected_plans):
             return says
-    row = next(i for i in range(len(got)) if not torch.allclose(got[i], expected[i]))
+    row = next((i for i in range(len(got)) if not torch.allclose(got[i], expected[i])), None)
+    if row is None:
+        return ("the actions are right but the plans were asked for at other steps or with other observations: "
+                f"plan calls (step, obs) {plans}, expected {expected_plans}.")
     return (f"the first wrong action is number {row}: got {got[row].tolist()}, expected {expected[row].tolist()} "
             "(an action (10 t + i, s) is action i of the chunk planned at step t); none of the common mistakes "
             "matches.")
+
+
+def _same(actions: torch.Tensor, plans: list, other_actions: torch.Tensor, other_plans: list) -> bool:
+    return actions.shape == other_actions.shape and torch.allclose(actions, other_actions) and plans == other_plans
 
 
 @reports_not_attempted("receding_horizon")
@@ -168,10 +179,11 @@ def check_receding_horizon(fn: Callable[..., torch.Tensor]) -> Passed:
         if world.steps != n:
             raise AssertionError(f"{SIGNATURE} called env_step {world.steps} times on {where}: every executed "
                                  f"action goes through env_step once, n_steps = {n} in all.")
-        if not torch.allclose(got.float(), expected) or world.plans != expected_plans:
-            message = _diagnose(got.float(), expected, H, n, m)
-            raise AssertionError(f"{SIGNATURE} is wrong on {where}:\n  {message}\n  Plans were made at steps "
-                                 f"{[s for s, _ in world.plans]}, expected at {[s for s, _ in expected_plans]}."
-                                 f"\n  Expected: {EQUATION}")
+        if not _same(got.float(), world.plans, expected, expected_plans):
+            message = _diagnose(got.float(), world.plans, expected, expected_plans, H, n, m)
+            got_times, expected_times = [s for s, _ in world.plans], [s for s, _ in expected_plans]
+            if got_times != expected_times:
+                message += f"\n  Plans were made at steps {got_times}, expected at {expected_times}."
+            raise AssertionError(f"{SIGNATURE} is wrong on {where}:\n  {message}\n  Expected: {EQUATION}")
     return Passed(f"Correct: {SIGNATURE} acts as policy.RecedingHorizon does on {len(CASES)} cases (re-plans at the "
                   "right steps, from the newest observation, executing the first n_action_steps of each chunk).")
