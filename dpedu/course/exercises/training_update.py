@@ -41,82 +41,54 @@ def reference_training_update(model: torch.nn.Module, ema_model: torch.nn.Module
 
 # ------------------------------------------------------------------ the usual mistakes, written as a learner would
 
-def _ema(ema_model, model, decay) -> None:
-    with torch.no_grad():
-        for p_ema, p in zip(ema_model.parameters(), model.parameters()):
-            p_ema.mul_(decay).add_((1 - decay) * p)
+def _wrong_update(*, zero_grad: bool = True, ema: str = "after", decay_of=lambda mu: mu,
+                  loss_of=lambda pred, a0, eps: F.mse_loss(pred, eps)) -> Callable[..., float]:
+    """The update with one thing changed: no zero_grad; the EMA "after" the step, "before" it, "copy" (theta_ema
+    <- theta) or "none"; the decay decay_of(mu); the loss loss_of(eps_pred, a0, eps)."""
 
-
-def _ema_before_step(model, ema_model, optimizer, schedule, obs, a0, k, eps, ema_decay):
-    optimizer.zero_grad()
-    loss = diffusion_loss(model, schedule, obs, a0, k, eps)
-    loss.backward()
-    _ema(ema_model, model, ema_decay)
-    optimizer.step()
-    return loss.item()
-
-
-def _ema_swapped(model, ema_model, optimizer, schedule, obs, a0, k, eps, ema_decay):
-    optimizer.zero_grad()
-    loss = diffusion_loss(model, schedule, obs, a0, k, eps)
-    loss.backward()
-    optimizer.step()
-    _ema(ema_model, model, 1 - ema_decay)
-    return loss.item()
-
-
-def _no_zero_grad(model, ema_model, optimizer, schedule, obs, a0, k, eps, ema_decay):
-    loss = diffusion_loss(model, schedule, obs, a0, k, eps)
-    loss.backward()
-    optimizer.step()
-    _ema(ema_model, model, ema_decay)
-    return loss.item()
-
-
-def _ema_copies(model, ema_model, optimizer, schedule, obs, a0, k, eps, ema_decay):
-    optimizer.zero_grad()
-    loss = diffusion_loss(model, schedule, obs, a0, k, eps)
-    loss.backward()
-    optimizer.step()
-    ema_model.load_state_dict(model.state_dict())
-    return loss.item()
-
-
-def _no_ema(model, ema_model, optimizer, schedule, obs, a0, k, eps, ema_decay):
-    optimizer.zero_grad()
-    loss = diffusion_loss(model, schedule, obs, a0, k, eps)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
-def _with_loss(loss_fn):
     def update(model, ema_model, optimizer, schedule, obs, a0, k, eps, ema_decay):
-        optimizer.zero_grad()
-        loss = loss_fn(model(schedule.add_noise(a0, k, eps), k, obs), a0, eps)
+        if zero_grad:
+            optimizer.zero_grad()
+        loss = loss_of(model(schedule.add_noise(a0, k, eps), k, obs), a0, eps)
         loss.backward()
+        if ema == "before":
+            _average(ema_model, model, decay_of(ema_decay))
         optimizer.step()
-        _ema(ema_model, model, ema_decay)
+        if ema in ("after", "copy"):
+            _average(ema_model, model, 0.0 if ema == "copy" else decay_of(ema_decay))
         return loss.item()
 
     return update
 
 
+def _average(ema_model, model, decay) -> None:
+    with torch.no_grad():
+        for p_ema, p in zip(ema_model.parameters(), model.parameters()):
+            p_ema.mul_(decay).add_((1 - decay) * p)
+
+
 MISTAKES: list[tuple[str, Callable[..., float]]] = [
     ("the EMA is taken before optimizer.step(): it averages the old weights and lags one update behind. Step "
-     "first, then theta_ema <- ema_decay theta_ema + (1 - ema_decay) theta.", _ema_before_step),
+     "first, then theta_ema <- ema_decay theta_ema + (1 - ema_decay) theta.",
+     _wrong_update(ema="before")),
     ("ema_decay and 1 - ema_decay are swapped: the average keeps ema_decay of its *own* weights, theta_ema <- "
-     "ema_decay theta_ema + (1 - ema_decay) theta (with ema_decay near 1 it moves slowly).", _ema_swapped),
+     "ema_decay theta_ema + (1 - ema_decay) theta (with ema_decay near 1 it moves slowly).",
+     _wrong_update(decay_of=lambda mu: 1 - mu)),
     ("the gradients are never cleared: .backward() adds into .grad, so from the second update on the step uses "
-     "the sum of every batch's gradient. Call optimizer.zero_grad() before loss.backward().", _no_zero_grad),
+     "the sum of every batch's gradient. Call optimizer.zero_grad() before loss.backward().",
+     _wrong_update(zero_grad=False)),
     ("the EMA copies theta (theta_ema <- theta): it must average, theta_ema <- ema_decay theta_ema + "
-     "(1 - ema_decay) theta, so that it smooths the last ~1 / (1 - ema_decay) updates.", _ema_copies),
+     "(1 - ema_decay) theta, so that it smooths the last ~1 / (1 - ema_decay) updates.",
+     _wrong_update(ema="copy")),
     ("the EMA weights never change: after optimizer.step(), update every parameter of ema_model, "
-     "theta_ema <- ema_decay theta_ema + (1 - ema_decay) theta (under torch.no_grad()).", _no_ema),
+     "theta_ema <- ema_decay theta_ema + (1 - ema_decay) theta (under torch.no_grad()).",
+     _wrong_update(ema="none")),
     ("the loss's target is a0, the clean chunk x^0: eps_theta predicts the noise, so the target is eps; use "
-     "diffusion_loss(model, schedule, obs, a0, k, eps).", _with_loss(lambda pred, a0, eps: F.mse_loss(pred, a0))),
+     "diffusion_loss(model, schedule, obs, a0, k, eps).",
+     _wrong_update(loss_of=lambda pred, a0, eps: F.mse_loss(pred, a0))),
     ("the loss sums the squared errors: it is their mean (F.mse_loss, as diffusion_loss does), so that its value "
-     "does not grow with the batch.", _with_loss(lambda pred, a0, eps: ((pred - eps) ** 2).sum())),
+     "does not grow with the batch.",
+     _wrong_update(loss_of=lambda pred, a0, eps: ((pred - eps) ** 2).sum())),
 ]
 
 
