@@ -3,6 +3,7 @@ unet_lengths): the reference solutions and other right forms pass; each usual mi
 write it, is caught and named; an open exercise reports "not attempted"; other errors, wrong shapes, None and
 in-place edits are reported."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,7 @@ from dpedu.course.exercises import (
 )
 from dpedu.course.exercises import training_update as training_update_module
 from dpedu.data import window_indices
+from dpedu.policy import RecedingHorizon
 from dpedu.trainer import diffusion_loss
 
 CHECKS = [check_obs_window, check_training_update, check_receding_horizon, check_film, check_unet_lengths]
@@ -155,6 +157,16 @@ def latest_padded(obs, t, To):
 def test_obs_window_mistake_is_named(fn, says):
     with pytest.raises(AssertionError, match=says):
         check_obs_window(fn)
+
+
+def test_the_policy_pads_its_history_as_obs_window_does():
+    """The window rule the checker takes from data.window_indices is also the policy's at run time."""
+    episode_obs = torch.randn(9, 3, generator=torch.Generator().manual_seed(0))
+    queue, seen = RecedingHorizon(obs_horizon=3, n_action_steps=1), []
+    for o in episode_obs.numpy():
+        queue.act(o[None], lambda history: (seen.append(history[0].copy()), np.zeros((1, 1, 1)))[1])
+    for t, history in enumerate(seen):
+        assert torch.equal(torch.from_numpy(history), reference_obs_window(episode_obs, t, 3)), t
 
 
 def test_obs_window_shape_and_in_place_edits_are_reported():
