@@ -58,17 +58,21 @@ def test_ends_in_checks(path):
     assert "all checks passed" in printed, f"{path.name}: the stored run must end with its checks passing"
 
 
-EXERCISE_MARK = "# --- your code"
+EXERCISE_MARK = "### BEGIN SOLUTION"  # nbgrader's marker; the learner's edition stubs what follows (tests/test_edition.py)
 EXERCISES = {"01_noise_schedules.ipynb": ["check_add_noise"],
              "02_denoising_multimodality.ipynb": ["check_diffusion_loss", "check_reverse_step"],
-             "06_fast_sampling_and_horizons.ipynb": ["check_ddim_step"]}
+             "03_demonstrator_and_data.ipynb": ["check_obs_window"],
+             "04_train_pendulum.ipynb": ["check_training_update"],
+             "06_fast_sampling_and_horizons.ipynb": ["check_ddim_step", "check_receding_horizon"],
+             "07_temporal_unet.ipynb": ["check_film", "check_unet_lengths"]}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_exercises_hold_the_reference_and_pass_their_checker(path):
     """Each exercise cell keeps a working solution (so nbval runs it), calls its checker, and was stored passing.
 
-    The checkers themselves, on the reference solutions and on plausible wrong ones: tests/test_exercises.py.
+    The checkers themselves, on the reference solutions and on plausible wrong ones: tests/test_exercises.py and
+    tests/test_exercises_dp.py.
     """
     cells = [c for c in code_cells(path) if EXERCISE_MARK in "".join(c["source"])]
     checkers = [name for c in cells for name in EXERCISES.get(path.name, []) if f"\n{name}(" in "".join(c["source"])]
