@@ -47,7 +47,7 @@ BUILD_TIMEOUT_S = 300
 IMAGE_MIMES = ("image/png", "image/gif", "image/jpeg", "image/svg+xml")
 
 # Runs in the page once MathJax (if the page loads it) has typeset: what the checks need, in one round trip.
-PAGE_FACTS_JS = """async () => {
+PAGE_FACTS_JS = r"""async () => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
   // Images below the fold may be lazy: load them all before measuring.
   const imgs = Array.from(document.images);
@@ -63,7 +63,11 @@ PAGE_FACTS_JS = """async () => {
     math_untypeset: math.filter(el => !el.querySelector("mjx-container"))
                         .map(el => el.textContent.slice(0, 80)),
     mjx: document.querySelectorAll("mjx-container").length,
-    raw_math: ["$$", "\\\\(", "\\\\["].filter(s => text.textContent.includes(s)),
+    // Math MathJax never saw (raw HTML, a typo): TeX delimiters or commands left in the prose.
+    raw_math: (text.textContent.match(new RegExp(String.raw`\$\$|\\[(\[]|\$[^\s$][^$\n]{0,200}?\$|`
+                                                 + String.raw`\\(bar|alpha|beta|sqrt|epsilon|mathcal|frac|mid)\b`, "g"))
+               || [])
+              .slice(0, 5),
     images: imgs.map(img => ({src: img.currentSrc || img.src, w: img.naturalWidth,
                               output: !!img.closest(".cell_output")})),
     links: Array.from(document.querySelectorAll("a[href]")).map(a => a.href),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sphinx
+
 ROOT = Path(__file__).resolve().parents[2]
 
 project = "dpedu: Diffusion Policy, taught"
@@ -22,7 +24,7 @@ copyright = "the dpedu authors, MIT licence"
 
 # Only the book's pages are read from the repository root.
 root_doc = "docs/book/index"
-include_patterns = ["docs/book/index.md", "notebooks/[0-9][0-9]_*.ipynb", "docs/bibliography.md", "docs/notation.md"]
+include_patterns = ["docs/book/index.md", "notebooks/[0-9][0-9]_*.ipynb", "docs/*.md", "README.md"]
 exclude_patterns = ["**/.ipynb_checkpoints", ".venv", "build", "runs"]
 
 extensions = ["myst_nb", "sphinx-mathjax-offline"]
@@ -30,6 +32,15 @@ extensions = ["myst_nb", "sphinx-mathjax-offline"]
 # myst: $...$ and $$...$$ in markdown cells, amsmath environments, <details> blocks kept as HTML.
 myst_enable_extensions = ["dollarmath", "amsmath", "html_image", "colon_fence"]
 myst_heading_anchors = 3          # [text](#a-heading) and [text](page.md#a-heading) resolve
+# Math in raw HTML (a one-line <details> answer) is left to MathJax with the delimiters JupyterLab accepts
+# (_static/book.js lets MathJax into <details>), so a cell reads the same in the book as in JupyterLab; myst adds its
+# processHtmlClass to this. The book's MathJax is
+# sphinx-mathjax-offline's 3.2.2 (its options read the same); Sphinx 9 names the setting mathjax4_config.
+_MATHJAX = {"tex": {"inlineMath": [["\\(", "\\)"], ["$", "$"]], "displayMath": [["\\[", "\\]"], ["$$", "$$"]]}}
+if sphinx.version_info >= (9,):
+    mathjax4_config = _MATHJAX
+else:
+    mathjax3_config = _MATHJAX
 nb_execution_mode = "off"         # render the stored outputs; never run a notebook
 nb_ipywidgets_js = {}             # no widget manager from a CDN: widgets need a kernel (the book says where)
 nb_merge_streams = True
@@ -46,6 +57,7 @@ html_context = {"default_mode": "light"}
 html_favicon = "_static/favicon.svg"  # without one, browsers ask for /favicon.ico and log a 404
 html_static_path = ["_static"]
 html_css_files = ["book.css"]
+html_js_files = [("book.js", {"defer": "defer", "priority": 100})]  # before MathJax (priority 500)
 html_show_sourcelink = False
 html_copy_source = True   # the download button offers each page's source (a notebook: its .ipynb)
 html_last_updated_fmt = None
