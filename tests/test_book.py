@@ -10,7 +10,7 @@ image outputs); and every link to the book itself must reach an existing file, a
 that page. External links are collected and listed (in the assertion message of the summary and in
 $DPEDU_BOOK_LINKS when set), never fetched.
 
-    python -m pytest tests/test_book.py -o addopts="" -q      # ~10 s to build, ~10 s to check, 2 cores
+    python -m pytest tests/test_book.py -o addopts="" -q      # ~10 s to build, ~40 s to check 21 pages, 2 cores
 
 Needs the dev dependencies (sphinx, myst-nb, sphinx-book-theme, sphinx-mathjax-offline, playwright) and
 Chromium at /usr/bin/chromium (Debian package `chromium`; Playwright never downloads a browser). Without them the

@@ -2,7 +2,7 @@
 
 Built from the repository root so that notebooks/ and docs/ are read in place (nothing is copied):
 
-    python -m dpedu.course.book OUT          # = sphinx-build -W -c docs/book . OUT  (about 15 s)
+    python -m dpedu.course.book OUT          # = sphinx-build -W --keep-going -c docs/book . OUT  (about 10 s)
 
 then open OUT/index.html. Sphinx + myst-nb + sphinx-book-theme (what Jupyter Book 1 wraps; pip only, no Node.js).
 The notebooks are not executed (`nb_execution_mode = "off"`): the book shows the outputs nbval checks. MathJax is
@@ -25,7 +25,7 @@ copyright = "the dpedu authors, MIT licence"
 # Only the book's pages are read from the repository root.
 root_doc = "docs/book/index"
 include_patterns = ["docs/book/index.md", "notebooks/[0-9][0-9]_*.ipynb", "docs/*.md", "README.md"]
-exclude_patterns = ["**/.ipynb_checkpoints", ".venv", "build", "runs"]
+exclude_patterns = ["**/.ipynb_checkpoints", ".venv", "build", "book", "runs"]  # book/: the README's output folder
 
 extensions = ["myst_nb", "sphinx-mathjax-offline"]
 
@@ -77,5 +77,14 @@ def _redirect_index(app, exc) -> None:
         '<body><a href="docs/book/index.html">dpedu: Diffusion Policy, taught</a></body></html>\n')
 
 
+def _outputs_inside_the_build(app) -> None:
+    """myst-nb writes the notebooks' images to OUT/../jupyter_execute (next to the build, in the repository when
+    OUT is ./book); move that folder into the build's doctree folder, OUT/.doctrees. Runs after myst-nb's own
+    builder-inited handler (priority 900 > 500); execution is off, so its cache path is never used."""
+    config = app.env.mystnb_config
+    app.env.mystnb_config = config.copy(output_folder=str(Path(app.doctreedir).resolve() / "jupyter_execute"))
+
+
 def setup(app):
+    app.connect("builder-inited", _outputs_inside_the_build, priority=900)
     app.connect("build-finished", _redirect_index)
