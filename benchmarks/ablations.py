@@ -21,7 +21,7 @@ from dpedu.networks.embedding import SinusoidalEmbedding
 
 
 class PlainMLP(nn.Module):
-    """The straightforward baseline: [x_t, obs, emb(t)] -> n_layers x (Linear, SiLU) -> eps, no norm, no skip."""
+    """The straightforward baseline: [x^k, obs, emb(k)] -> n_layers x (Linear, SiLU) -> eps, no norm, no skip."""
 
     def __init__(self, act_dim, action_horizon, obs_dim, obs_horizon, hidden_dim=256, n_layers=3, time_dim=32):
         super().__init__()
@@ -31,9 +31,9 @@ class PlainMLP(nn.Module):
         layers = [m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), nn.SiLU())]
         self.net = nn.Sequential(*layers, nn.Linear(hidden_dim, action_horizon * act_dim))
 
-    def forward(self, x_t, t, obs):
-        B = x_t.shape[0]
-        return self.net(torch.cat([x_t.reshape(B, -1), obs.reshape(B, -1), self.time_embedding(t)], -1)).reshape(
+    def forward(self, x_k, k, obs):
+        B = x_k.shape[0]
+        return self.net(torch.cat([x_k.reshape(B, -1), obs.reshape(B, -1), self.time_embedding(k)], -1)).reshape(
             B, *self.act_shape)
 
 

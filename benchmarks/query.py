@@ -83,16 +83,16 @@ act_ms = median_ms(episode_steps, 10, warmup=1) / 200
 model, x = policy.model, torch.zeros(1, cfg.action_horizon, policy.act_dim)
 with torch.inference_mode():
     obs_n = policy.obs_normalizer.normalize(torch.from_numpy(obs_history))
-    t, eps = torch.full((1,), cfg.n_diffusion_steps - 1), torch.zeros_like(x)
+    k, eps = torch.full((1,), cfg.n_diffusion_steps), torch.zeros_like(x)
     h = torch.zeros(1, cfg.hidden_dim)
     sampler = policy.sampler
-    t1, s1 = sampler.steps[1]
+    k1, s1 = sampler.steps[1]
     noise = torch.zeros_like(x)
     step_us = {
-        "network": median_ms(lambda: model(x, t, obs_n), 2000) * 1e3,
+        "network": median_ms(lambda: model(x, k, obs_n), 2000) * 1e3,
         "residual_block": median_ms(lambda: model.blocks[0](h), 2000) * 1e3,
-        "time_embedding": median_ms(lambda: model.time_embedding(t), 2000) * 1e3,
-        "sampler_step": median_ms(lambda: sampler.step(x, eps, t1, s1, noise), 2000) * 1e3,
+        "time_embedding": median_ms(lambda: model.time_embedding(k), 2000) * 1e3,
+        "sampler_step": median_ms(lambda: sampler.step(x, eps, k1, s1, noise), 2000) * 1e3,
     }
 
 throughput = {}

@@ -73,9 +73,9 @@ class Straightforward:
 
     def update(self):
         obs, a0 = self.batch()
-        t = torch.randint(0, cfg.n_diffusion_steps, (cfg.batch_size,))
+        k = torch.randint(1, cfg.n_diffusion_steps + 1, (cfg.batch_size,))
         eps = torch.randn_like(a0)
-        loss = F.mse_loss(self.model(self.src.schedule.add_noise(a0, t, eps), t, obs), eps)
+        loss = F.mse_loss(self.model(self.src.schedule.add_noise(a0, k, eps), k, obs), eps)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -102,9 +102,9 @@ def matmul_peak_gflops() -> float:
 def update_flops(model) -> int:
     obs, actions = trainer.buffer.sample(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon, trainer.generator)
     a0 = trainer.act_normalizer.normalize(actions)
-    t = torch.randint(0, cfg.n_diffusion_steps, (cfg.batch_size,))
+    k = torch.randint(1, cfg.n_diffusion_steps + 1, (cfg.batch_size,))
     with FlopCounterMode(display=False) as counter:
-        diffusion_loss(model, trainer.schedule, trainer.obs_normalizer.normalize(obs), a0, t, torch.randn_like(a0))\
+        diffusion_loss(model, trainer.schedule, trainer.obs_normalizer.normalize(obs), a0, k, torch.randn_like(a0))\
             .backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
@@ -149,8 +149,8 @@ def part_ms(fn, n=200) -> float:
 def batch():
     obs, actions = trainer.buffer.sample(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon, trainer.generator)
     a0 = trainer.act_normalizer.normalize(actions)
-    t = torch.randint(0, cfg.n_diffusion_steps, (cfg.batch_size,), generator=trainer.generator)
-    return trainer.obs_normalizer.normalize(obs), a0, t, torch.randn(a0.shape, generator=trainer.generator)
+    k = torch.randint(1, cfg.n_diffusion_steps + 1, (cfg.batch_size,), generator=trainer.generator)
+    return trainer.obs_normalizer.normalize(obs), a0, k, torch.randn(a0.shape, generator=trainer.generator)
 
 
 fixed = batch()

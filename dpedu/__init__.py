@@ -6,9 +6,9 @@
 
 Reading order (the algorithm, in the order the course teaches it; each module's docstring names its notebook):
 
-    diffusion/schedule.py   betas, alpha_bars, q(x_t | x_0)                          notebook 01
+    diffusion/schedule.py   betas, alpha_bars, q(x^k | x^0)                          notebook 01
     diffusion/sampler.py    the reverse step: x0_pred, the posterior, DDPM and DDIM  notebooks 02, 06
-    networks/               eps_theta(x_t, t, obs): the MLP, the temporal U-Net      notebooks 02, 04, 07
+    networks/               eps_theta(x^k, k, obs): the MLP, the temporal U-Net      notebooks 02, 04, 07
     envs/                   the tasks and the demonstrators that make the data       notebooks 03, 05
     data.py                 the window rule, the normaliser, the FIFO buffer         notebook 03
     trainer.py              collect, the DDPM loss, the update, the EMA              notebook 04
@@ -22,12 +22,14 @@ the device) and course/ (the notebooks' plots, animations, widgets and the 2-D t
 
 `import dpedu` registers dpedu/Detour-v0 with gymnasium and imports the rest when first used.
 
-Glossary, code name: the paper's symbol.
-    x_t, a_t: the noisy action chunk after diffusion step t                   t: the diffusion step, 0..T-1
-    x0, a0: the clean chunk, x_{-1} in the notebooks (alpha_bar_{-1} = 1; Ho et al. number 1..T and call it x_0)
-    alpha_bar_t: \\bar\\alpha_t = prod_{i<=t} (1 - beta_i)                       eps: epsilon ~ N(0, I)
-    eps_theta / model(x_t, t, obs): the noise prediction epsilon_theta        x0_pred: \\hat x_{-1}
-    alpha_ts, beta_ts: alpha_{t|s}, beta_{t|s} of a respaced step t -> s       sigma: the step's noise scale
+Glossary, code name: the papers' symbol (Chi et al.'s A_t^k: t environment time, k the diffusion step).
+    k: the diffusion step, 0..K (K = n_diffusion_steps); k = 0 is the clean sample, x^K (almost) pure noise
+    t: environment (control) time only: observation o_t, action a_t, window O_t = o_{t-T_o+1..t}, chunk A_t
+    x_k, a_k: the noisy chunk x^k (A^k, A_t^k) after k noising steps     x0, a0: the clean chunk x^0 (A^0)
+    schedule.alpha_bars[k]: \\bar\\alpha_k = prod_{i<=k} (1 - beta_i), alpha_bar_0 = 1     eps: epsilon ~ N(0, I)
+    model(x_k, k, obs): eps_theta(x^k, k, O_t), the noise prediction (x^0's with prediction_type "sample")
+    x0_pred: \\hat x^0     alpha_ks, beta_ks: alpha_{k|s}, beta_{k|s} of a step k -> s     sigma: its noise scale
+    FiLM: h <- gamma(c) h + b(c) (code: scale, bias; b, not beta, which is the schedule's)
     obs_horizon: T_o     action_horizon: H (T_p in Chi et al.)     n_action_steps: T_a (executed per plan)
 """
 

@@ -3,18 +3,18 @@ Notebooks 02 (the toy task), 04 (Pendulum) and 05 (Detour).
 
 A regression policy f(obs window) -> action chunk is trained to minimise
 
-    loss = || a_0 - f(obs) ||^2,
+    loss = || A_t - f(O_t) ||^2       (A_t the demonstrated action chunk, O_t its observation window),
 
-whose minimiser is the conditional mean  f*(obs) = E[a_0 | obs]. Where the demonstrations are unimodal
+whose minimiser is the conditional mean  f*(O_t) = E[A_t | O_t]. Where the demonstrations are unimodal
 that is exactly the right action. Where they are not, it is the average of the modes, which may be no
 demonstration at all. The Pendulum demonstrator, at rest at the bottom, pushes with +2 N·m in half the
 episodes and -2 N·m in the other half (dpedu.envs.pendulum), so regression trained on swing-ups from rest
 learns to push with about 0 N·m there: the one action that never starts a swing. A diffusion policy
-learns p(a_0 | obs) and samples one push or the other. (Pendulum-v1's random starts rarely begin at
+learns p(A_t | O_t) and samples one push or the other. (Pendulum-v1's random starts rarely begin at
 rest, so on the Trainer's data the demonstrations are nearly unimodal and regression is a strong
 baseline: notebook 04 measures both.)
 
-The network is the denoiser's residual MLP without the noisy actions x_t and the timestep t (same
+The network is the denoiser's residual MLP without the noisy chunk A^k and the diffusion step k (same
 hidden_dim, n_layers: dpedu.networks.mlp.MLPRegressor), trained by fit_regression (the same AdamWithEMA
 as the diffusion models), and it acts with the same receding horizon as DiffusionPolicy (obs queue padded at reset,
 n_action_steps of each plan).
@@ -37,7 +37,8 @@ from dpedu.trainer import AdamWithEMA, fit
 
 
 def regression_loss(model: nn.Module, obs: torch.Tensor, a0: torch.Tensor) -> torch.Tensor:
-    """Behaviour cloning's loss || a_0 - f(obs) ||^2; its minimiser is the conditional mean E[a_0 | obs]."""
+    """Behaviour cloning's loss || A - f(obs) ||^2 (a0: the demonstrated chunk A, normalised); its minimiser is the
+    conditional mean E[A | obs]."""
     return F.mse_loss(model(obs), a0)
 
 

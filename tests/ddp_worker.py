@@ -41,7 +41,7 @@ def one_step(cfg: DPConfig, b: int) -> dict:
     g = torch.Generator().manual_seed(123)  # the same fixed batch on every rank
     obs = torch.rand(n, cfg.obs_horizon, obs_dim, generator=g) * 2 - 1
     a0 = torch.rand(n, cfg.action_horizon, act_dim, generator=g) * 2 - 1
-    t = torch.randint(0, cfg.n_diffusion_steps, (n,), generator=g)
+    k = torch.randint(1, cfg.n_diffusion_steps + 1, (n,), generator=g)
     eps = torch.randn(n, cfg.action_horizon, act_dim, generator=g)
 
     def fresh():
@@ -52,12 +52,12 @@ def one_step(cfg: DPConfig, b: int) -> dict:
     model, opt = fresh()
     ddp = torch.nn.parallel.DistributedDataParallel(model)
     mine = slice(rank * b, (rank + 1) * b)
-    diffusion_loss(ddp, schedule, obs[mine], a0[mine], t[mine], eps[mine]).backward()
+    diffusion_loss(ddp, schedule, obs[mine], a0[mine], k[mine], eps[mine]).backward()
     ddp_grads = [p.grad.clone() for p in model.parameters()]
     opt.step()
 
     ref, ref_opt = fresh()
-    diffusion_loss(ref, schedule, obs, a0, t, eps).backward()
+    diffusion_loss(ref, schedule, obs, a0, k, eps).backward()
     ref_grads = [p.grad.clone() for p in ref.parameters()]
     ref_opt.step()
 

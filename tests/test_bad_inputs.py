@@ -152,8 +152,8 @@ ROWS = [
      r"beta_start must be a float, got str '1e-4'"),
     ("NoiseSchedule underflow", lambda c: NoiseSchedule(1000, "linear", 1e-4, 0.9), ValueError,
      r"n_steps=1000, beta_start=0.0001, beta_end=0.9 drives alpha_bar below float32's range"),
-    ("sampler S > T", lambda c: make_sampler("ddim", NoiseSchedule(10), 20), ValueError,
-     r"n_inference_steps must be in 1..10 \(the schedule's T\), got 20"),
+    ("sampler S > K", lambda c: make_sampler("ddim", NoiseSchedule(10), 20), ValueError,
+     r"n_inference_steps must be in 1..10 \(the schedule's K\), got 20"),
     ("sampler eta nan", lambda c: make_sampler("ddim", NoiseSchedule(10), 5, eta=math.nan), ValueError,
      r"ddim_eta must be in \[0, 1\], got nan"),
     # ---- Trainer arguments

@@ -154,12 +154,13 @@ def test_denoiser_is_the_documented_formula(conditioning):
     torch.manual_seed(0)
     net = Denoiser(act_dim=2, action_horizon=4, obs_dim=3, obs_horizon=2, hidden_dim=32, n_layers=2,
                    conditioning=conditioning)
-    x, t, obs = torch.randn(5, 4, 2), torch.randint(0, 50, (5,)), torch.randn(5, 2, 3)
-    eps = net(x, t, obs)
-    half = 16  # time_dim 32: emb = [sin(t w), cos(t w)], w_k = 10000^(-k / (half - 1))
+    x, k, obs = torch.randn(5, 4, 2), torch.randint(1, 51, (5,)), torch.randn(5, 2, 3)
+    eps = net(x, k, obs)
+    half = 16  # time_dim 32: emb = [sin(n w), cos(n w)] at n = k - 1 (diffusers' index), w_i = 10000^(-i / (half - 1))
     w = torch.exp(-math.log(10_000.0) * torch.arange(half) / (half - 1))
-    emb = torch.cat([torch.sin(t[:, None] * w), torch.cos(t[:, None] * w)], dim=-1)
-    assert torch.allclose(net.time_embedding(t), emb, atol=1e-5)
+    n = (k - 1)[:, None]
+    emb = torch.cat([torch.sin(n * w), torch.cos(n * w)], dim=-1)
+    assert torch.allclose(net.time_embedding(k), emb, atol=1e-5)
     if conditioning == "concat":
         h = net.inp(torch.cat([x.reshape(5, -1), obs.reshape(5, -1), emb], dim=-1))
         for block in net.blocks:

@@ -1,9 +1,9 @@
 """Property tests (hypothesis) that complement test_schedule.py, test_sampler.py and test_data.py.
 
-Those already cover: schedule invariants for T <= 400 and beta_end <= 0.5, the respaced timesteps' length,
-start and order, and the window rule of a single episode. Added here: the whole T = 1..1000 range and any
+Those already cover: schedule invariants for K <= 400 and beta_end <= 0.5, the respaced steps' length,
+start and order, and the window rule of a single episode. Added here: the whole K = 1..1000 range and any
 beta range (a schedule is either healthy or refused with a message), the forward process at eps = 0 and x0 = 0,
-the step coefficients (finite, and mapping q(x_t | x0) onto q(x_s | x0) exactly), the window rule in a buffer of
+the step coefficients (finite, and mapping q(x^k | x^0) onto q(x^s | x^0) exactly), the window rule in a buffer of
 several episodes (with FIFO eviction), and that the policy's observation history pads as training does.
 """
 
@@ -55,19 +55,20 @@ def test_schedule_over_all_T_and_beta_ranges(T, kind, betas):
     s = schedule_or_refusal(T, kind, *betas)
     if s is None:
         return
-    assert s.betas.shape == s.alphas.shape == s.alpha_bars.shape == (T,)
-    assert torch.all((s.betas > 0) & (s.betas < 1))
+    assert s.betas.shape == s.alphas.shape == s.alpha_bars.shape == (T + 1,)
+    assert (s.betas[0], s.alphas[0], s.alpha_bars[0]) == (0, 1, 1)  # entry 0: the clean sample
+    assert torch.all((s.betas[1:] > 0) & (s.betas[1:] < 1))
     assert torch.all((s.alpha_bars > 0) & (s.alpha_bars <= 1))
-    assert torch.all(s.alpha_bars[1:] < s.alpha_bars[:-1])  # noise grows with t
-    # alpha_t = 1 - beta_t and alpha_bar_t = prod_{i <= t} alpha_i, from the float64 betas of the definition
-    betas64 = linear_betas(T, *betas) if kind == "linear" else cosine_betas(T)
-    torch.testing.assert_close(s.betas, betas64.float(), rtol=1e-6, atol=0)
-    torch.testing.assert_close(s.alphas, (1 - betas64).float(), rtol=1e-6, atol=0)
-    torch.testing.assert_close(s.alpha_bars, torch.cumprod(1 - betas64, 0).float(), rtol=1e-6, atol=1e-44)
+    assert torch.all(s.alpha_bars[1:] < s.alpha_bars[:-1])  # noise grows with k
+    # alpha_k = 1 - beta_k and alpha_bar_k = prod_{i <= k} alpha_i, from the float64 betas of the definition
+    betas64 = linear_betas(T, *betas) if kind == "linear" else cosine_betas(T)  # beta_1..beta_K
+    torch.testing.assert_close(s.betas[1:], betas64.float(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(s.alphas[1:], (1 - betas64).float(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(s.alpha_bars[1:], torch.cumprod(1 - betas64, 0).float(), rtol=1e-6, atol=1e-44)
     if kind == "linear":
-        assert s.betas[0].item() == pytest.approx(betas[0], rel=1e-6)
+        assert s.betas[1].item() == pytest.approx(betas[0], rel=1e-6)
         assert s.betas[-1].item() == pytest.approx(betas[1] if T > 1 else betas[0], rel=1e-6)
-        assert torch.all(s.betas[1:] >= s.betas[:-1])
+        assert torch.all(s.betas[2:] >= s.betas[1:-1])
 
 
 @FAST
@@ -80,16 +81,17 @@ def test_add_noise_at_the_extremes(T, kind, betas, seed, data):
     B = data.draw(st.integers(1, 8))
     x0 = torch.rand(B, 4, 2, generator=g) * 2 - 1
     eps = torch.randn(B, 4, 2, generator=g)
-    t = torch.randint(0, T, (B,), generator=g)
-    alpha_bar = s.alpha_bars_f64[t].view(B, 1, 1)
-    # eps = 0: x_t is the scaled data sqrt(alpha_bar_t) x0; x0 = 0: x_t is the scaled noise sqrt(1 - alpha_bar_t) eps.
-    torch.testing.assert_close(s.add_noise(x0, t, torch.zeros_like(eps)), (alpha_bar.sqrt() * x0).float(),
+    k = torch.randint(0, T + 1, (B,), generator=g)
+    alpha_bar = s.alpha_bars_f64[k].view(B, 1, 1)
+    # eps = 0: x^k is the scaled data sqrt(alpha_bar_k) x0; x0 = 0: x^k is the scaled noise sqrt(1 - alpha_bar_k) eps.
+    torch.testing.assert_close(s.add_noise(x0, k, torch.zeros_like(eps)), (alpha_bar.sqrt() * x0).float(),
                                rtol=1e-6, atol=1e-30)
-    torch.testing.assert_close(s.add_noise(torch.zeros_like(x0), t, eps), ((1 - alpha_bar).sqrt() * eps).float(),
+    torch.testing.assert_close(s.add_noise(torch.zeros_like(x0), k, eps), ((1 - alpha_bar).sqrt() * eps).float(),
                                rtol=1e-6, atol=1e-30)
-    # One scalar t for the whole batch means the same as that t repeated.
-    t0 = data.draw(st.integers(0, T - 1))
-    torch.testing.assert_close(s.add_noise(x0, torch.tensor(t0), eps), s.add_noise(x0, torch.full((B,), t0), eps))
+    # One scalar k for the whole batch means the same as that k repeated; k = 0 is the clean sample itself.
+    k0 = data.draw(st.integers(0, T))
+    torch.testing.assert_close(s.add_noise(x0, torch.tensor(k0), eps), s.add_noise(x0, torch.full((B,), k0), eps))
+    assert torch.equal(s.add_noise(x0, torch.tensor(0), eps), x0)
 
 
 # ------------------------------------------------------------------ the samplers
@@ -99,24 +101,24 @@ def test_add_noise_at_the_extremes(T, kind, betas, seed, data):
 @given(T=st.integers(1, 1000), data=st.data())
 def test_respaced_timesteps_are_a_strictly_decreasing_subset(T, data):
     S = data.draw(st.integers(1, T))
-    ts = respaced_timesteps(T, S)
-    assert len(ts) == S == len(set(ts))
-    assert ts[0] == T - 1 and ts[-1] >= 0
-    assert all(a > b for a, b in zip(ts, ts[1:]))
-    assert all(isinstance(t, int) for t in ts)
+    ks = respaced_timesteps(T, S)
+    assert len(ks) == S == len(set(ks))
+    assert ks[0] == T and ks[-1] >= 1
+    assert all(a > b for a, b in zip(ks, ks[1:]))
+    assert all(isinstance(k, int) for k in ks)
     sampler = DDPMSampler(NoiseSchedule(T), S)
-    assert sampler.timesteps.tolist() == ts and sampler.n_inference_steps == S
-    assert sampler.steps == list(zip(ts, ts[1:] + [-1]))
+    assert sampler.timesteps.tolist() == ks and sampler.n_inference_steps == S
+    assert sampler.steps == list(zip(ks, ks[1:] + [0]))  # the last step lands on the clean sample, s = 0
 
 
 @FAST
 @given(T=st.integers(1, 1000), kind=KINDS, betas=beta_ranges(), eta=st.floats(0, 1), data=st.data())
 def test_step_coefficients_are_finite_and_map_marginals_exactly(T, kind, betas, eta, data):
-    """x_s = a x0 + b x_t + c eps + sigma z applied to x_t ~ q(x_t | x0) gives x_s ~ q(x_s | x0): mean and variance.
+    """x^s = a x0 + b x^k + c eps + sigma z applied to x^k ~ q(x^k | x0) gives x^s ~ q(x^s | x0): mean and variance.
 
-    With x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps (and eps the model's exact noise prediction):
-        mean:      a + b sqrt(ab_t) = sqrt(ab_s)
-        variance:  (b sqrt(1 - ab_t) + c)^2 + sigma^2 = 1 - ab_s
+    With x^k = sqrt(ab_k) x0 + sqrt(1 - ab_k) eps (and eps the model's exact noise prediction):
+        mean:      a + b sqrt(ab_k) = sqrt(ab_s)
+        variance:  (b sqrt(1 - ab_k) + c)^2 + sigma^2 = 1 - ab_s
     """
     s = schedule_or_refusal(T, kind, *betas)
     if s is None:
@@ -124,14 +126,14 @@ def test_step_coefficients_are_finite_and_map_marginals_exactly(T, kind, betas, 
     S = data.draw(st.integers(1, T))
     for sampler in (DDPMSampler(s, S), DDIMSampler(s, S, eta=eta)):
         visited = sampler.timesteps.tolist()
-        for t, prev in zip(visited, visited[1:] + [-1]):
-            a, b, c, sigma = sampler.coefficients(t, prev)
-            assert all(math.isfinite(v) for v in (a, b, c, sigma)), (type(sampler).__name__, t, prev)
+        for k, prev in zip(visited, visited[1:] + [0]):
+            a, b, c, sigma = sampler.coefficients(k, prev)
+            assert all(math.isfinite(v) for v in (a, b, c, sigma)), (type(sampler).__name__, k, prev)
             assert sigma >= 0
-            ab_t, ab_s = sampler.alpha_bar(t), sampler.alpha_bar(prev)
-            assert a + b * math.sqrt(ab_t) == pytest.approx(math.sqrt(ab_s), rel=1e-6, abs=1e-9)
-            assert (b * math.sqrt(1 - ab_t) + c) ** 2 + sigma**2 == pytest.approx(1 - ab_s, rel=1e-6, abs=1e-9)
-        assert sampler.coefficients(visited[-1], -1)[3] == 0.0  # the last step adds no noise
+            ab_k, ab_s = sampler.alpha_bar(k), sampler.alpha_bar(prev)
+            assert a + b * math.sqrt(ab_k) == pytest.approx(math.sqrt(ab_s), rel=1e-6, abs=1e-9)
+            assert (b * math.sqrt(1 - ab_k) + c) ** 2 + sigma**2 == pytest.approx(1 - ab_s, rel=1e-6, abs=1e-9)
+        assert sampler.coefficients(visited[-1], 0)[3] == 0.0  # the last step adds no noise
 
 
 # ------------------------------------------------------------------ windows in a buffer of several episodes

@@ -15,13 +15,35 @@ DIFFUSERS_NAME = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
 @pytest.mark.parametrize("T", [1, 2, 10, 50, 100, 1000])
 def test_schedule_matches_diffusers(kind, T):
+    """Our entry k is diffusers' entry k - 1: their tables start at the first noising step, ours at the clean sample."""
     ours = NoiseSchedule(T, kind, beta_start=1e-4, beta_end=0.02)
     ref = diffusers.DDPMScheduler(
         num_train_timesteps=T, beta_schedule=DIFFUSERS_NAME[kind], beta_start=1e-4, beta_end=0.02
     )
-    torch.testing.assert_close(ours.betas, ref.betas, atol=1e-6, rtol=0)
-    torch.testing.assert_close(ours.alphas, ref.alphas, atol=1e-6, rtol=0)
-    torch.testing.assert_close(ours.alpha_bars, ref.alphas_cumprod, atol=1e-6, rtol=0)
+    torch.testing.assert_close(ours.betas[1:], ref.betas, atol=1e-6, rtol=0)
+    torch.testing.assert_close(ours.alphas[1:], ref.alphas, atol=1e-6, rtol=0)
+    torch.testing.assert_close(ours.alpha_bars[1:], ref.alphas_cumprod, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+@pytest.mark.parametrize("K", [1, 7, 50])
+def test_tables_have_length_K_plus_1_with_the_clean_sample_at_0(kind, K):
+    s = NoiseSchedule(K, kind)
+    for table in (s.betas, s.alphas, s.alpha_bars, s.sqrt_alpha_bars, s.sqrt_one_minus_alpha_bars, s.alpha_bars_f64):
+        assert table.shape == (K + 1,)
+    assert (s.betas[0], s.alphas[0], s.alpha_bars[0], s.alpha_bars_f64[0]) == (0.0, 1.0, 1.0, 1.0)
+    assert (s.sqrt_alpha_bars[0], s.sqrt_one_minus_alpha_bars[0]) == (1.0, 0.0)
+    snr = s.snr()
+    assert snr.shape == (K + 1,) and snr[0] == float("inf") and torch.isfinite(snr[1:]).all()
+
+
+def test_add_noise_at_k_0_returns_the_clean_sample_exactly():
+    s = NoiseSchedule(50)
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(6, 8, 2, generator=g), torch.randn(6, 8, 2, generator=g)
+    assert torch.equal(s.add_noise(x0, torch.zeros(6, dtype=torch.long), eps), x0)
+    assert torch.equal(s.add_noise(x0, torch.tensor(0), eps), x0)
+    assert not torch.equal(s.add_noise(x0, torch.ones(6, dtype=torch.long), eps), x0)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
@@ -32,8 +54,8 @@ def test_add_noise_matches_diffusers(kind):
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(16, 8, 1, generator=g) * 2 - 1
     eps = torch.randn(16, 8, 1, generator=g)
-    t = torch.randint(0, T, (16,), generator=g)
-    torch.testing.assert_close(ours.add_noise(x0, t, eps), ref.add_noise(x0, eps, t), atol=1e-6, rtol=0)
+    k = torch.randint(1, T + 1, (16,), generator=g)
+    torch.testing.assert_close(ours.add_noise(x0, k, eps), ref.add_noise(x0, eps, k - 1), atol=1e-6, rtol=0)
 
 
 @settings(max_examples=60, deadline=None)
@@ -45,21 +67,21 @@ def test_add_noise_matches_diffusers(kind):
 )
 def test_schedule_invariants(T, kind, beta_start, ratio):
     s = NoiseSchedule(T, kind, beta_start=beta_start, beta_end=min(beta_start * ratio, 0.5))
-    assert s.betas.shape == s.alphas.shape == s.alpha_bars.shape == (T,)
-    assert torch.all((s.betas > 0) & (s.betas <= 0.999))
-    # alpha_bar strictly decreases: noise grows with t.
+    assert s.betas.shape == s.alphas.shape == s.alpha_bars.shape == (T + 1,)
+    assert s.betas[0] == 0 and torch.all((s.betas[1:] > 0) & (s.betas[1:] <= 0.999))
+    # alpha_bar strictly decreases from alpha_bar_0 = 1: noise grows with k.
     assert torch.all(s.alpha_bars[1:] < s.alpha_bars[:-1])
-    assert torch.all((s.alpha_bars > 0) & (s.alpha_bars < 1))
-    torch.testing.assert_close(s.sqrt_alpha_bars**2 + s.sqrt_one_minus_alpha_bars**2, torch.ones(T))
+    assert s.alpha_bars[0] == 1 and torch.all((s.alpha_bars[1:] > 0) & (s.alpha_bars[1:] < 1))
+    torch.testing.assert_close(s.sqrt_alpha_bars**2 + s.sqrt_one_minus_alpha_bars**2, torch.ones(T + 1))
 
 
-def test_at_T_50_cosine_ends_in_noise_and_linear_leaves_signal():
+def test_at_K_50_cosine_ends_in_noise_and_linear_leaves_signal():
     cos, lin = NoiseSchedule(50, "cosine"), NoiseSchedule(50, "linear")
-    # Why the course uses cosine at T = 50: linear's betas (1e-4..0.02, made for T = 1000) leave alpha_bar_{T-1} = 0.6,
-    # so x_{T-1} is far from the N(0, I) the sampler starts from; cosine reaches ~1e-6. Linear keeps more signal at
-    # every t at this T (it is the cosine schedule that is gentler only at T = 1000, Nichol & Dhariwal fig. 5).
+    # Why the course uses cosine at K = 50: linear's betas (1e-4..0.02, made for K = 1000) leave alpha_bar_K = 0.6,
+    # so x^K is far from the N(0, I) the sampler starts from; cosine reaches ~1e-6. Linear keeps more signal at
+    # every k >= 1 at this K (it is the cosine schedule that is gentler only at K = 1000, Nichol & Dhariwal fig. 5).
     assert cos.alpha_bars[-1] < 1e-5 and lin.alpha_bars[-1] > 0.5
-    assert torch.all(lin.alpha_bars > cos.alpha_bars)
+    assert torch.all(lin.alpha_bars[1:] > cos.alpha_bars[1:])
 
 
 @pytest.mark.parametrize(

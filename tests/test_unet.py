@@ -19,7 +19,7 @@ SMALL = {"network": "unet", "unet_dim": 16, "unet_levels": 2, "unet_groups": 4}
 def test_shapes_for_the_course_horizons(horizon, levels):
     net = UNet1DDenoiser(act_dim=2, action_horizon=horizon, obs_dim=3, obs_horizon=2, unet_dim=16, levels=levels,
                          groups=4)
-    x, t, obs = torch.randn(5, horizon, 2), torch.randint(0, 50, (5,)), torch.randn(5, 2, 3)
+    x, t, obs = torch.randn(5, horizon, 2), torch.randint(1, 51, (5,)), torch.randn(5, 2, 3)
     assert net(x, t, obs).shape == (5, horizon, 2)
 
 

@@ -83,16 +83,16 @@ def test_editing_the_sampler_step_changes_act(monkeypatch, sampler, cls):
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_act_is_the_sampler_loop_over_step(sampler):
-    """act() = sample() = x_{T-1} ~ N(0, I), then step after step with the model: nothing else, bit for bit."""
+    """act() = sample() = x^K ~ N(0, I), then step after step with the model: nothing else, bit for bit."""
     policy = untrained_policy(sampler=sampler, ddim_eta=0.5 if sampler == "ddim" else 0.0)
     got = act_once(policy)
     g = torch.Generator().manual_seed(0)
     obs = policy.obs_normalizer.normalize(torch.from_numpy(np.repeat(OBS[:, None], 2, axis=1)))
     x = torch.randn((2, 8, 1), generator=g)
     with torch.inference_mode():
-        for t, s in policy.sampler.steps:
-            eps = policy.model(x, torch.full((2,), t), obs)
-            x, _ = policy.sampler.step(x, eps, t, s, generator=g)
+        for k, s in policy.sampler.steps:
+            eps = policy.model(x, torch.full((2,), k), obs)
+            x, _ = policy.sampler.step(x, eps, k, s, generator=g)
     expected = policy.act_normalizer.unnormalize(x)[:, 0].numpy()
     np.testing.assert_array_equal(got, expected)
 

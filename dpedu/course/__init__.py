@@ -20,11 +20,12 @@ LABEL = {"description_width": "initial"}  # widgets show labels in full ("n_acti
 
 
 def denoising_labels(timesteps: Sequence[int], what: str = "samples") -> list[str]:
-    """One caption per frame of a reverse chain that visited `timesteps` (descending): frame i is x at timesteps[i].
+    """One caption per frame of a reverse chain that visited `timesteps` (descending): frame i is x^k at
+    k = timesteps[i], and the last frame the clean x^0.
 
-    The course numbers steps as the code does, t = 0..T-1 (notebook 01): the chain starts from x_{T-1}, pure noise,
-    and its last step lands on the clean x_{-1} (alpha_bar_{-1} = 1).
+    The diffusion steps are k = 0..K (notebook 01): the chain starts from x^K, pure noise, and its last step lands on
+    the clean x^0 (alpha_bar_0 = 1).
     """
     S = len(timesteps)
-    return ([f"$x_{{{timesteps[0]}}}$, pure noise"] + [f"step {i}/{S}: $x_{{{timesteps[i]}}}$" for i in range(1, S)]
-            + [f"step {S}/{S}: the clean {what} $x_{{-1}}$"])
+    return ([f"$x^{{{timesteps[0]}}}$, pure noise"] + [f"step {i}/{S}: $x^{{{timesteps[i]}}}$" for i in range(1, S)]
+            + [f"step {S}/{S}: the clean {what} $x^0$"])

@@ -30,28 +30,28 @@ def plot_timing_diagram(obs_horizon: int = 2, action_horizon: int = 8, n_action_
     """
     To, H, n = obs_horizon, action_horizon, n_action_steps
     steps = np.arange(-To + 1, max(H, n + 1))  # relative to t
-    rows = [("observations\n(condition)", [(k, f"o[{_rel(k)}]") for k in range(-To + 1, 1)], "tab:blue"),
-            ("plan\n(predicted)", [(k, f"a[{_rel(k)}]") for k in range(H)], "tab:orange"),
-            ("executed", [(k, f"a[{_rel(k)}]") for k in range(n)], "tab:red"),
-            ("next plan's\nobservations", [(k, f"o[{_rel(k)}]") for k in range(n - To + 1, n + 1)], "tab:purple")]
+    rows = [("observations\n(condition)", [(j, f"o[{_rel(j)}]") for j in range(-To + 1, 1)], "tab:blue"),
+            ("plan\n(predicted)", [(j, f"a[{_rel(j)}]") for j in range(H)], "tab:orange"),
+            ("executed", [(j, f"a[{_rel(j)}]") for j in range(n)], "tab:red"),
+            ("next plan's\nobservations", [(j, f"o[{_rel(j)}]") for j in range(n - To + 1, n + 1)], "tab:purple")]
     fig, ax = plt.subplots(figsize=(1.0 * len(steps) + 2, 3.4))
     for y, (_, boxes, color) in enumerate(rows):
-        for k, label in boxes:
-            ax.add_patch(Rectangle((k - 0.45, -y - 0.4), 0.9, 0.8, facecolor=color, alpha=0.35, edgecolor=color))
-            ax.text(k, -y, label, ha="center", va="center", fontsize=8)
+        for j, label in boxes:
+            ax.add_patch(Rectangle((j - 0.45, -y - 0.4), 0.9, 0.8, facecolor=color, alpha=0.35, edgecolor=color))
+            ax.text(j, -y, label, ha="center", va="center", fontsize=8)
     ax.axvline(n - 0.5, color="k", ls="--", lw=1)
     ax.text(n - 0.45, 0.55, f"re-plan at t+{n}", fontsize=8, va="bottom")
     ax.axvline(-0.5, color="0.5", ls=":", lw=1)
     ax.set(xlim=(steps[0] - 0.6, steps[-1] + 0.6), ylim=(-len(rows) + 0.4, 1.0),
-           xticks=steps, xticklabels=[_rel(k) for k in steps], yticks=-np.arange(len(rows)),
+           xticks=steps, xticklabels=[_rel(j) for j in steps], yticks=-np.arange(len(rows)),
            yticklabels=[r[0] for r in rows], xlabel=f"environment step (1 step = {DT} s)", ylabel="role in the plan",
            title=f"receding horizon: obs_horizon To={To}, action_horizon H={H}, n_action_steps={n}")
     fig.tight_layout()
     return fig
 
 
-def _rel(k: int) -> str:
-    return "t" if k == 0 else f"t{k:+d}"
+def _rel(j: int) -> str:
+    return "t" if j == 0 else f"t{j:+d}"
 
 
 # ----- one action chunk, denoised -----
@@ -59,16 +59,16 @@ def _rel(k: int) -> str:
 def animate_denoising(trajectory: np.ndarray, timesteps: Sequence[int], obs_history: np.ndarray, path: str,
                       n_action_steps: int = 1, reference: np.ndarray | None = None,
                       reference_label: str = "reference plan", fps: int = 6, hold_s: float = 1.5) -> str:
-    """Save a GIF of action chunks trajectory (S+1, N, H, 1) (N·m), denoised from x_{T-1} to x_{-1}, beside the state.
+    """Save a GIF of action chunks trajectory (S+1, N, H, 1) (N·m), denoised from A^K to A^0, beside the state.
 
-    timesteps: the S timesteps the sampler visited (sampler.timesteps); obs_history (To, 3): the
+    timesteps: the S diffusion steps k the sampler visited (sampler.timesteps); obs_history (To, 3): the
     observation window the chunks were planned from; its newest observation is the pendulum drawn.
     The first n_action_steps actions (the ones executed) are shaded; `reference` (H,), e.g. the
     regression baseline's plan for the same observations, is drawn dashed.
     """
     S, H = len(timesteps), trajectory.shape[2]
     theta, theta_dot = state_from_obs(obs_history[-1])
-    k = np.arange(H)
+    j = np.arange(H)
     labels = denoising_labels(timesteps, "plans")
     frames = list(range(S + 1)) + [S] * round(hold_s * fps)
 
@@ -79,12 +79,12 @@ def animate_denoising(trajectory: np.ndarray, timesteps: Sequence[int], obs_hist
     for bound in (-MAX_TORQUE, MAX_TORQUE):
         ax_a.axhline(bound, color="0.5", ls=":", lw=1)
     colors = plt.cm.tab10(np.arange(trajectory.shape[1]) % 10)
-    lines = [ax_a.plot(k, trajectory[0, i, :, 0], "o-", color=c, ms=3, lw=1, antialiased=False)[0]
+    lines = [ax_a.plot(j, trajectory[0, i, :, 0], "o-", color=c, ms=3, lw=1, antialiased=False)[0]
              for i, c in enumerate(colors)]
-    ax_a.set(xlabel="action step in the chunk (t + k, steps of 0.05 s)", ylabel="torque $u$ (N·m)", ylim=(-6, 6),
-             xticks=k, xticklabels=[_rel(i) for i in k])
+    ax_a.set(xlabel="action step in the chunk (t + j, steps of 0.05 s)", ylabel="torque $u$ (N·m)", ylim=(-6, 6),
+             xticks=j, xticklabels=[_rel(i) for i in j])
     if reference is not None:
-        ax_a.plot(k, np.asarray(reference).reshape(H), "k--", lw=2, label=reference_label)
+        ax_a.plot(j, np.asarray(reference).reshape(H), "k--", lw=2, label=reference_label)
     ax_a.legend(loc="upper right", fontsize=9)
     ax_a.set_title(f"denoising {trajectory.shape[1]} action chunks", fontsize=10)
     step = ax_a.text(0.02, 0.04, "", transform=ax_a.transAxes, fontsize=9)

@@ -17,11 +17,11 @@ LEFT or RIGHT with equal probability, and the start point says nothing about whi
     waypoint k = line(start -> goal at u_k) + side * bulge * sin(pi u_k) along x,   u_k = (k + 1) / H
 
 so the data of one observation are two clusters of paths. A regression policy trained with MSE learns the
-conditional mean E[x_{-1} | obs], the average of the two clusters: a path straight through the obstacle.
-A diffusion policy learns the whole distribution p(x_{-1} | obs) and samples one of the two clusters.
+conditional mean E[x^0 | obs], the average of the two clusters: a path straight through the obstacle.
+A diffusion policy learns the whole distribution p(x^0 | obs) and samples one of the two clusters.
 
 All coordinates lie in [-1, 1], the range the samplers clip x0_pred to, so no normaliser is needed.
-Shapes: obs (B, 1, 2) (a one-step observation window), clean trajectories x_{-1} (B, H, 2).
+Shapes: obs (B, 1, 2) (a one-step observation window), clean trajectories x^0 (B, H, 2).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def mode_stats(obs: torch.Tensor, traj: torch.Tensor) -> dict[str, float]:
 
 
 def make_denoiser(horizon: int = HORIZON, hidden_dim: int = 64, n_layers: int = 3, seed: int = 0) -> MLPDenoiser:
-    """eps_theta(x_t, t, obs) for the toy task: x_t (B, H, 2), t (B,), obs (B, 1, 2); weights seeded by `seed`."""
+    """eps_theta(x^k, k, obs) for the toy task: x^k (B, H, 2), k (B,), obs (B, 1, 2); weights seeded by `seed`."""
     with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
         torch.manual_seed(seed)
         return MLPDenoiser(act_dim=2, action_horizon=horizon, obs_dim=2, obs_horizon=1, hidden_dim=hidden_dim,
@@ -129,7 +129,7 @@ def train_diffusion(data: ToyData, schedule: NoiseSchedule, hidden_dim: int = 64
                     n_updates: int = 1000, batch_size: int = 256, lr: float = 2e-3) -> tuple[MLPDenoiser, list[float]]:
     """A denoiser trained with the DDPM loss (`dpedu.trainer.diffusion_loss`) on `data`.
 
-    Batches, t and eps share one torch.Generator seeded with `seed`. Returns (model in eval mode, loss per update).
+    Batches, k and eps share one torch.Generator seeded with `seed`. Returns (model in eval mode, loss per update).
     """
     model, g = make_denoiser(data.traj.shape[1], hidden_dim, seed=seed), torch.Generator().manual_seed(seed)
 
@@ -152,9 +152,9 @@ def train_regression(data: ToyData, hidden_dim: int = 64, seed: int = 0, n_updat
 
 def sample_diffusion(model: nn.Module, sampler: Sampler, obs: torch.Tensor, seed: int = 0,
                      return_trajectory: bool = False):
-    """Paths for start points obs (B, 1, 2): the clean x_{-1} (B, H, 2), or (x_{-1}, every x visited (S + 1, B, H, 2)).
+    """Paths for start points obs (B, 1, 2): the clean x^0 (B, H, 2), or (x^0, every x^k visited (S + 1, B, H, 2)).
 
-    The sampler draws x_{T-1} and each step's noise z from one generator seeded with `seed`, in that order.
+    The sampler draws x^K and each step's noise z from one generator seeded with `seed`, in that order.
     """
     g = torch.Generator().manual_seed(seed)
     shape = (obs.shape[0], model.act_shape[0], 2)

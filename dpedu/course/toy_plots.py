@@ -76,10 +76,10 @@ def plot_losses(losses: dict[str, Sequence[float]], window: int = 50) -> plt.Fig
 def animate_reverse_diffusion(frames: torch.Tensor, timesteps: Sequence[int], path: str,
                               background: Callable[[plt.Axes], None] | None = draw_toy_scene, every: int = 1,
                               fps: int = 8, hold_s: float = 1.5) -> str:
-    """Save a GIF of 2-D paths frames (S + 1, B, H, 2), denoised from x_{T-1} to x_{-1}; returns `path`.
+    """Save a GIF of 2-D paths frames (S + 1, B, H, 2), denoised from x^K to x^0; returns `path`.
 
-    timesteps: the S timesteps the sampler visited, descending (sampler.timesteps); frame i is the state
-    after i steps, at timestep timesteps[i] (the last frame is the clean sample).
+    timesteps: the S diffusion steps k the sampler visited, descending (sampler.timesteps); frame i is the state
+    after i steps, x^k at k = timesteps[i] (the last frame is the clean sample x^0).
     Paths are coloured by the side they end on, so the moment each sample commits to a mode shows.
     """
     frames = frames.cpu().numpy()

@@ -58,7 +58,7 @@ def draw_unet(model: UNet1DDenoiser) -> plt.Figure:
             ax.text((a[0] + b[0]) / 2 + 0.3, (a[1] + b[1]) / 2, label, fontsize=7, color=kw.get("color", "k"))
 
     row = lambda i: -1.25 * i  # noqa: E731  row i holds the maps of H / 2^i time steps
-    box(left, 1.3, H, f"x_t: {act_dim} channels x {H} steps", "tab:gray")
+    box(left, 1.3, H, f"x^k: {act_dim} channels x {H} steps", "tab:gray")
     box(right, 1.3, H, f"eps_theta: {act_dim} channels x {H} steps", "tab:gray")
     arrow((left, 0.98), (left, row(0) + 0.32), "transpose: (B, H, act_dim) -> (B, act_dim, H)")
     for i, c in enumerate(widths):  # down: two FiLM ResBlocks per level, then a stride-2 conv halves the length
@@ -79,7 +79,7 @@ def draw_unet(model: UNet1DDenoiser) -> plt.Figure:
     arrow((right, row(0) + 0.32), (right, 0.98))
     ax.text(centre, row(0) + 0.05, f"(the {widths[0]}-channel skip of length {H} goes unused,\nas in Chi et al.'s "
             "code)", ha="center", fontsize=7, color="0.4")
-    ax.text(centre, 1.3, "condition c = [obs window, emb(t)]:\nFiLM gamma(c) * h + beta(c) in every ResBlock",
+    ax.text(centre, 1.3, "condition c = [obs window, emb(k)]:\nFiLM gamma(c) * h + b(c) in every ResBlock",
             ha="center", va="center", fontsize=9, color="tab:red")
     ax.set(xlim=(left - w(H) / 2 - 0.5, right + w(H) / 2 + 0.5), ylim=(row(L) - 0.6, 1.8),
            title=f"temporal U-Net, unet_dim {widths[0]}, {L} levels, H = {H}: a box's width grows with its time steps")

@@ -1,6 +1,6 @@
 """The mathematics of diffusion, and nothing else: the forward process and the reverse samplers.
 
-    schedule.py   betas, alpha_bars and q(x_t | x_{-1})                  (notebook 01)
+    schedule.py   betas, alpha_bars (indexed by k = 0..K) and q(x^k | x^0)  (notebook 01)
     sampler.py    DDPM and DDIM reverse steps, respaced                (notebooks 02 and 06)
 """
 

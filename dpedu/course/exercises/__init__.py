@@ -1,20 +1,20 @@
-r"""Exercises, one module each: the learner writes four pieces of DDPM; a checker compares each with the package
+r"""Exercises, one module each: the learner writes four pieces of DDPM and five of Diffusion Policy; a checker compares each with the package
 and names the mistake.
 
     the learner writes (exact signature)                        checker                   reference solution
-    add_noise(schedule, x0, t, eps) -> x_t                       check_add_noise(fn)       reference_add_noise
-    diffusion_loss(model, schedule, obs, a0, t, eps) -> loss     check_diffusion_loss(fn)  reference_diffusion_loss
-    reverse_step(schedule, x_t, eps, t, z) -> x_{t-1}            check_reverse_step(fn)    reference_reverse_step
-    ddim_step(schedule, x_t, eps, t, s) -> x_s  (optional)       check_ddim_step(fn)       reference_ddim_step
+    add_noise(schedule, x0, k, eps) -> x^k                       check_add_noise(fn)       reference_add_noise
+    diffusion_loss(model, schedule, obs, a0, k, eps) -> loss     check_diffusion_loss(fn)  reference_diffusion_loss
+    reverse_step(schedule, x_k, eps, k, z) -> x^{k-1}            check_reverse_step(fn)    reference_reverse_step
+    ddim_step(schedule, x_k, eps, k, s) -> x^s  (optional)       check_ddim_step(fn)       reference_ddim_step
 
-A checker calls the learner's function on a few fixed random cases (cosine and linear schedules, several T, small
-and large t) and compares it with the package's own code: NoiseSchedule.add_noise, trainer.diffusion_loss,
+A checker calls the learner's function on a few fixed random cases (cosine and linear schedules, several K, small
+and large k) and compares it with the package's own code: NoiseSchedule.add_noise, trainer.diffusion_loss,
 DDPMSampler / DDIMSampler with clip_sample=False. When an answer is off it evaluates the usual wrong formulas on
 the same inputs and names the one the answer matches; when none does it reports the largest error and where.
 Either way it raises AssertionError with a message for the learner; a right answer returns a one-line message.
 
-Timesteps count t = 0..T-1 as everywhere in dpedu (Ho et al. count 1..T): schedule.alpha_bars[t] is alpha_bar_t,
-and alpha_bar_{-1} = 1 (before the first step nothing is noised).
+Diffusion steps count k = 0..K as everywhere in dpedu (Ho et al.'s t, Chi et al.'s k): k = 0 is the clean
+sample, schedule.alpha_bars[k] is alpha_bar_k, and alpha_bar_0 = 1.
 
 Five more exercises are on Diffusion Policy itself; their checkers compare with the code the trainer and the policy
 run (data.window_indices, policy.RecedingHorizon, trainer.AdamWithEMA.update, unet1d.FiLMResidualBlock, a real

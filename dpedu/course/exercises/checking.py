@@ -64,7 +64,7 @@ class Mistake(NamedTuple):
 class Exercise(NamedTuple):
     """What a checker needs: the exact signature, the truth, the known mistakes, and how close is right."""
 
-    signature: str  # e.g. "add_noise(schedule, x0, t, eps)", quoted in the messages
+    signature: str  # e.g. "add_noise(schedule, x0, k, eps)", quoted in the messages
     equation: str  # what is expected, in symbols, closing every "wrong" message
     arg_names: tuple[str, ...]
     truth: Callable[..., torch.Tensor]  # the package's own code on a case's args
@@ -127,7 +127,7 @@ def _diagnose(ex: Exercise, got: torch.Tensor, expected: torch.Tensor, case: Cas
         try:
             with torch.no_grad():
                 wrong = mistake.formula(*case.args)
-        except (IndexError, RuntimeError):  # a mistake that cannot even run on this case (t + 1 at t = T - 1)
+        except (IndexError, RuntimeError):  # a mistake that cannot even run on this case (k + 1 at k = K)
             continue
         # Named only where it is far (3 tolerances) from the truth, so that float32 rounding is never a "mistake".
         if _close(got, wrong, ex.rtol, ex.atol) and not _close(wrong, expected, 3 * ex.rtol, 3 * ex.atol):
@@ -148,7 +148,7 @@ def _check(ex: Exercise, fn: Callable, cases: Sequence[Case], what: str) -> Pass
         _check_tensor(ex, got, expected, case)
         if i == 0 and not _close(_run(ex, fn, case), got, ex.rtol, ex.atol):
             raise AssertionError(f"{ex.signature} gives different answers on the same inputs: it draws its own "
-                                 f"random numbers. Use the t, eps (and z) it is given.")
+                                 f"random numbers. Use the k, eps (and z) it is given.")
         message = ex.validate(got, case) if ex.validate is not None else None
         if message is None and _close(got, expected, ex.rtol, ex.atol):
             continue
@@ -157,11 +157,11 @@ def _check(ex: Exercise, fn: Callable, cases: Sequence[Case], what: str) -> Pass
     return Passed(f"Correct: {ex.signature} matches the reference on {len(cases)} cases ({what}).")
 
 
-def _coef(table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """table[t] as (B, 1, 1), the per-sample coefficient of a (B, H, act_dim) tensor."""
-    return table[t].view(-1, 1, 1)
+def _coef(table: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """table[k] as (B, 1, 1), the per-sample coefficient of a (B, H, act_dim) tensor."""
+    return table[k].view(-1, 1, 1)
 
 
-# An index error's hint, for every exercise that indexes the schedule's tables with t.
-OUT_OF_BOUNDS_HINT = ("out of bounds", "t runs 0..T-1 and alpha_bar_t is schedule.alpha_bars[t]: t + 1 runs past "
-                                        "the end.")
+# An index error's hint, for every exercise that indexes the schedule's tables with k.
+OUT_OF_BOUNDS_HINT = ("out of bounds", "the tables have K + 1 entries, k = 0..K (entry 0 the clean sample), and "
+                                        "alpha_bar_k is schedule.alpha_bars[k]: k + 1 runs past the end at k = K.")

@@ -21,30 +21,31 @@ from dpedu.networks.mlp import MLPDenoiser
 from dpedu.trainer import diffusion_loss
 
 
-def reference_diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.Tensor, t: torch.Tensor,
+def reference_diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.Tensor, k: torch.Tensor,
                              eps: torch.Tensor) -> torch.Tensor:
-    """L = || eps - eps_theta(sqrt(alpha_bar_t) a_0 + sqrt(1 - alpha_bar_t) eps, t, obs) ||^2   (Ho et al. eq. 14).
+    """L = || eps - eps_theta(sqrt(alpha_bar_k) A^0 + sqrt(1 - alpha_bar_k) eps, k, obs) ||^2   (Ho et al. eq. 14).
 
-    obs (B, To, obs_dim), a0 and eps (B, H, act_dim), t (B,). The mean over every element, as F.mse_loss takes it.
+    obs (B, To, obs_dim), a0 = A^0 and eps (B, H, act_dim), k (B,) in 1..K. The mean over every element, as
+    F.mse_loss takes it.
     """
-    a_t = reference_add_noise(schedule, a0, t, eps)  # the noised action chunk
-    eps_pred = model(a_t, t, obs)  # the network's guess of the noise that was added
+    a_k = reference_add_noise(schedule, a0, k, eps)  # the noised action chunk
+    eps_pred = model(a_k, k, obs)  # the network's guess of the noise that was added
     return ((eps - eps_pred) ** 2).mean()
 
 
 
 
-LOSS_EQUATION = ("loss = ((eps - model(a_t, t, obs)) ** 2).mean(), with a_t = sqrt(alpha_bar_t) a0 + "
-                 "sqrt(1 - alpha_bar_t) eps")
+LOSS_EQUATION = ("loss = ((eps - model(a_k, k, obs)) ** 2).mean(), with a_k = sqrt(alpha_bar_k) a0 + "
+                 "sqrt(1 - alpha_bar_k) eps")
 
 
-def _noised(schedule: NoiseSchedule, a0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    return schedule.add_noise(a0, t, eps)
+def _noised(schedule: NoiseSchedule, a0: torch.Tensor, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    return schedule.add_noise(a0, k, eps)
 
 
-def _noised_without_sqrt(schedule: NoiseSchedule, a0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """The commonest wrong forward process, alpha_bar_t a0 + (1 - alpha_bar_t) eps."""
-    return _coef(schedule.alpha_bars, t) * a0 + (1 - _coef(schedule.alpha_bars, t)) * eps
+def _noised_without_sqrt(schedule: NoiseSchedule, a0: torch.Tensor, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The commonest wrong forward process, alpha_bar_k a0 + (1 - alpha_bar_k) eps."""
+    return _coef(schedule.alpha_bars, k) * a0 + (1 - _coef(schedule.alpha_bars, k)) * eps
 
 
 def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -53,40 +54,40 @@ def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 LOSS_MISTAKES = [
     Mistake("the target is a0, the clean actions: the network eps_theta predicts the noise, so the target is eps, "
-            "loss = mean((eps - model(a_t, t, obs))^2).",
-            lambda m, s, obs, a0, t, eps: _mse(m(_noised(s, a0, t, eps), t, obs), a0)),
-    Mistake("the model was fed the clean a0: noise it first, a_t = sqrt(alpha_bar_t) a0 + sqrt(1 - alpha_bar_t) eps, "
-            "and give the model a_t.",
-            lambda m, s, obs, a0, t, eps: _mse(m(a0, t, obs), eps)),
-    Mistake("the model was fed the noise eps itself: give it the noised actions a_t = sqrt(alpha_bar_t) a0 + "
-            "sqrt(1 - alpha_bar_t) eps.",
-            lambda m, s, obs, a0, t, eps: _mse(m(eps, t, obs), eps)),
+            "loss = mean((eps - model(a_k, k, obs))^2).",
+            lambda m, s, obs, a0, k, eps: _mse(m(_noised(s, a0, k, eps), k, obs), a0)),
+    Mistake("the model was fed the clean a0: noise it first, a_k = sqrt(alpha_bar_k) a0 + sqrt(1 - alpha_bar_k) eps, "
+            "and give the model a_k.",
+            lambda m, s, obs, a0, k, eps: _mse(m(a0, k, obs), eps)),
+    Mistake("the model was fed the noise eps itself: give it the noised actions a_k = sqrt(alpha_bar_k) a0 + "
+            "sqrt(1 - alpha_bar_k) eps.",
+            lambda m, s, obs, a0, k, eps: _mse(m(eps, k, obs), eps)),
     Mistake("you summed the squared errors: take the mean over every element (.mean(), as F.mse_loss does), so the "
             "loss does not grow with the batch size and the learning rate keeps its meaning.",
-            lambda m, s, obs, a0, t, eps: ((m(_noised(s, a0, t, eps), t, obs) - eps) ** 2).sum()),
+            lambda m, s, obs, a0, k, eps: ((m(_noised(s, a0, k, eps), k, obs) - eps) ** 2).sum()),
     Mistake("you summed over the action chunk (H, act_dim) and averaged over the batch: take the mean over every "
             "element (.mean(), as F.mse_loss does).",
-            lambda m, s, obs, a0, t, eps: ((m(_noised(s, a0, t, eps), t, obs) - eps) ** 2).sum(dim=(1, 2)).mean()),
+            lambda m, s, obs, a0, k, eps: ((m(_noised(s, a0, k, eps), k, obs) - eps) ** 2).sum(dim=(1, 2)).mean()),
     Mistake("the error is not squared: this is the mean absolute error; DDPM's loss is the mean *squared* error.",
-            lambda m, s, obs, a0, t, eps: (m(_noised(s, a0, t, eps), t, obs) - eps).abs().mean()),
+            lambda m, s, obs, a0, k, eps: (m(_noised(s, a0, k, eps), k, obs) - eps).abs().mean()),
     Mistake("this is the norm ||eps - eps_pred|| (a square root of the sum): the loss is the mean of the squares, "
             "with no square root.",
-            lambda m, s, obs, a0, t, eps: (m(_noised(s, a0, t, eps), t, obs) - eps).norm()),
+            lambda m, s, obs, a0, k, eps: (m(_noised(s, a0, k, eps), k, obs) - eps).norm()),
     Mistake("this is the root of the mean squared error: drop the square root.",
-            lambda m, s, obs, a0, t, eps: _mse(m(_noised(s, a0, t, eps), t, obs), eps).sqrt()),
-    Mistake("the model was told t - 1: give it the same t that a0 was noised with, model(a_t, t, obs).",
-            lambda m, s, obs, a0, t, eps: _mse(m(_noised(s, a0, t, eps), t - 1, obs), eps)),
-    Mistake("the model was told t + 1: give it the same t that a0 was noised with, model(a_t, t, obs).",
-            lambda m, s, obs, a0, t, eps: _mse(m(_noised(s, a0, t, eps), t + 1, obs), eps)),
-    Mistake("the model was given t / T: it takes the integer timestep t itself (its embedding expects 0..T-1).",
-            lambda m, s, obs, a0, t, eps: _mse(m(_noised(s, a0, t, eps), t / s.n_steps, obs), eps)),
-    Mistake("a0 was noised at t - 1 but the model was told t: noise with alpha_bar_t = schedule.alpha_bars[t].",
-            lambda m, s, obs, a0, t, eps: _mse(m(_noised(s, a0, t - 1, eps), t, obs), eps)),
-    Mistake("a0 was noised at t + 1 but the model was told t: noise with alpha_bar_t = schedule.alpha_bars[t].",
-            lambda m, s, obs, a0, t, eps: _mse(m(_noised(s, a0, t + 1, eps), t, obs), eps)),
-    Mistake("a_t is noised with alpha_bar_t and 1 - alpha_bar_t, without square roots: check your add_noise with "
+            lambda m, s, obs, a0, k, eps: _mse(m(_noised(s, a0, k, eps), k, obs), eps).sqrt()),
+    Mistake("the model was told k - 1: give it the same k that a0 was noised with, model(a_k, k, obs).",
+            lambda m, s, obs, a0, k, eps: _mse(m(_noised(s, a0, k, eps), k - 1, obs), eps)),
+    Mistake("the model was told k + 1: give it the same k that a0 was noised with, model(a_k, k, obs).",
+            lambda m, s, obs, a0, k, eps: _mse(m(_noised(s, a0, k, eps), k + 1, obs), eps)),
+    Mistake("the model was given k / K: it takes the integer diffusion step k itself, 1..K.",
+            lambda m, s, obs, a0, k, eps: _mse(m(_noised(s, a0, k, eps), k / s.n_steps, obs), eps)),
+    Mistake("a0 was noised at k - 1 but the model was told k: noise with alpha_bar_k = schedule.alpha_bars[k].",
+            lambda m, s, obs, a0, k, eps: _mse(m(_noised(s, a0, k - 1, eps), k, obs), eps)),
+    Mistake("a0 was noised at k + 1 but the model was told k: noise with alpha_bar_k = schedule.alpha_bars[k].",
+            lambda m, s, obs, a0, k, eps: _mse(m(_noised(s, a0, k + 1, eps), k, obs), eps)),
+    Mistake("a_k is noised with alpha_bar_k and 1 - alpha_bar_k, without square roots: check your add_noise with "
             "check_add_noise.",
-            lambda m, s, obs, a0, t, eps: _mse(m(_noised_without_sqrt(s, a0, t, eps), t, obs), eps)),
+            lambda m, s, obs, a0, k, eps: _mse(m(_noised_without_sqrt(s, a0, k, eps), k, obs), eps)),
 ]
 
 
@@ -98,35 +99,36 @@ def _loss_validate(got: torch.Tensor, case: Case) -> str | None:
 
 
 def _loss_cases(seed: int = 0) -> list[Case]:
-    """Cases (model, schedule, obs, a0, t, eps) with one small real network, MLPDenoiser, seeded."""
+    """Cases (model, schedule, obs, a0, k, eps) with one small real network, MLPDenoiser, seeded."""
     act_dim, horizon, obs_dim, obs_horizon = 2, 8, 3, 2
     with torch.random.fork_rng():  # seed the weights without touching the learner's random state
         torch.manual_seed(seed)
         model = MLPDenoiser(act_dim, horizon, obs_dim, obs_horizon, hidden_dim=32, n_layers=2).eval()
     g = torch.Generator().manual_seed(seed)
     cases = []
-    for schedule, ts in [(NoiseSchedule(50, "cosine"), [3, 10, 21, 30, 38, 45]),
-                         (NoiseSchedule(100, "linear"), [0, 1, 17, 50, 98, 99])]:
-        B = len(ts)
+    for schedule, ks in [(NoiseSchedule(50, "cosine"), [3, 10, 21, 30, 38, 45]),
+                         (NoiseSchedule(100, "linear"), [1, 2, 17, 50, 99, 100])]:
+        B = len(ks)
         obs = torch.randn(B, obs_horizon, obs_dim, generator=g)  # (B, To, obs_dim)
         a0 = torch.rand(B, horizon, act_dim, generator=g) * 2 - 1  # (B, H, act_dim), normalised to [-1, 1]
         eps = torch.randn(a0.shape, generator=g)
-        cases.append(Case((model, schedule, obs, a0, torch.tensor(ts), eps),
-                          f"{schedule}, t = {ts}, a0 of shape {tuple(a0.shape)}, obs of shape {tuple(obs.shape)}"))
+        cases.append(Case((model, schedule, obs, a0, torch.tensor(ks), eps),
+                          f"{schedule}, k = {ks}, a0 of shape {tuple(a0.shape)}, obs of shape {tuple(obs.shape)}"))
     return cases
 
 
-LOSS = Exercise("diffusion_loss(model, schedule, obs, a0, t, eps)", LOSS_EQUATION,
-                ("model", "schedule", "obs", "a0", "t", "eps"),
-                lambda model, schedule, obs, a0, t, eps: diffusion_loss(model, schedule, obs, a0, t, eps),
+LOSS = Exercise("diffusion_loss(model, schedule, obs, a0, k, eps)", LOSS_EQUATION,
+                ("model", "schedule", "obs", "a0", "k", "eps"),
+                lambda model, schedule, obs, a0, k, eps: diffusion_loss(model, schedule, obs, a0, k, eps),
                 LOSS_MISTAKES, rtol=1e-5, atol=1e-7, hints=ADD_NOISE_HINTS, validate=_loss_validate)
 
 
 @reports_not_attempted("diffusion_loss")
 def check_diffusion_loss(fn: Callable[..., torch.Tensor]) -> Passed:
-    """Check the learner's loss fn(model, schedule, obs, a0, t, eps) -> loss against trainer.diffusion_loss.
+    """Check the learner's loss fn(model, schedule, obs, a0, k, eps) -> loss against trainer.diffusion_loss.
 
-    model(x_t, t, obs) -> eps_pred is a small MLPDenoiser; obs (B, To, obs_dim), a0 and eps (B, H, act_dim), t (B,).
-    fn returns the scalar mean((eps - model(a_t, t, obs))^2) with a_t the noised a0, still attached to the graph.
+    model(x_k, k, obs) -> eps_pred is a small MLPDenoiser; obs (B, To, obs_dim), a0 and eps (B, H, act_dim), k (B,)
+    in 1..K.
+    fn returns the scalar mean((eps - model(a_k, k, obs))^2) with a_k the noised a0, still attached to the graph.
     """
-    return _check(LOSS, fn, _loss_cases(), "cosine and linear schedules, T = 50 and 100, an MLPDenoiser")
+    return _check(LOSS, fn, _loss_cases(), "cosine and linear schedules, K = 50 and 100, an MLPDenoiser")
