@@ -6,10 +6,10 @@ a checkpoint's saved config): unknown keys, wrong types and out-of-range values 
 key and what is allowed, before anything is allocated.
 
 This module sits at the bottom of dpedu's import graph: it imports no other dpedu module, and neither torch
-nor gymnasium. The NAMES of the choices it validates (SCHEDULE_KINDS, SAMPLER_KINDS, NETWORKS, CONDITIONINGS)
-are defined here and imported by the components; checks that need a component (the U-Net's horizon rule, a
-linear schedule that exhausts float32, DDIM's eta range, the demonstrator's explore_noise) live in that
-component and run when the Trainer or the policy builds it, still before any training.
+nor gymnasium. The NAMES of the choices it validates (SCHEDULE_KINDS, SAMPLER_KINDS, PREDICTION_TYPES, NETWORKS,
+CONDITIONINGS) are defined here and imported by the components; checks that need a component (the U-Net's
+horizon rule, a linear schedule that exhausts float32, DDIM's eta range, the demonstrator's explore_noise) live
+in that component and run when the Trainer or the policy builds it, still before any training.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 # The choices, by name (each component imports its own from here).
 SCHEDULE_KINDS = ("cosine", "linear")  # dpedu.diffusion.schedule
 SAMPLER_KINDS = ("ddim", "ddpm")  # dpedu.diffusion.sampler.SAMPLERS
+PREDICTION_TYPES = ("epsilon", "sample")  # what the network outputs (diffusers' names); dpedu.diffusion.sampler
 NETWORKS = ("mlp", "unet")  # dpedu.networks.build_network
 CONDITIONINGS = ("concat", "film")  # dpedu.networks.mlp
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"; dpedu.runtime.device.resolve_device
@@ -41,7 +42,7 @@ def _doc(text: str, bounds: tuple[int, int] | None = None, **kw) -> Any:
 
 # Upper bounds keep a typo (hidden_dim=10**7, buffer_size=10**12) from failing deep inside torch, or from
 # allocating gigabytes, long after the call that asked for it. Each is far above what the course uses.
-MAX_STEPS = 10_000  # diffusion steps T (Ho et al.: 1000); the schedule's tables are computed step by step
+MAX_STEPS = 10_000  # diffusion steps K (Ho et al.: T = 1000); the schedule's tables are computed step by step
 MAX_WIDTH = 16_384  # an MLP layer of 16_384^2 float32 weights is 1 GiB
 MAX_BATCH = 65_536
 MAX_BUFFER = 100_000_000  # environment steps; the buffer is preallocated (obs, act and two int64 per step)
@@ -51,7 +52,7 @@ MAX_HORIZON = 1_024  # environment steps per window
 @dataclass(frozen=True)
 class DPConfig:
     # --- the reference table ---
-    n_diffusion_steps: int = _doc("T: diffusion steps of the noise schedule used in training.", (1, MAX_STEPS),
+    n_diffusion_steps: int = _doc("K: diffusion steps of the noise schedule used in training.", (1, MAX_STEPS),
                                   default=50)
     action_horizon: int = _doc("H: actions predicted per plan, a[t .. t+H-1].", (1, MAX_HORIZON), default=8)
     obs_horizon: int = _doc("To: observations conditioning a plan, o[t-To+1 .. t].", (1, MAX_HORIZON), default=2)
@@ -76,11 +77,14 @@ class DPConfig:
                         default="ddpm")
     ddim_eta: float = _doc("DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM variance. DDIM only.", default=0.0)
     clip_sample: bool = _doc("Clip the predicted clean actions to [-1, 1] (the normalised range).", default=True)
-    network: str = _doc('The denoiser eps_theta: "mlp" (residual MLP over the flattened chunk) or "unet" (Chi et '
-                        "al.'s temporal conv U-Net with FiLM).", default="mlp")
+    prediction_type: str = _doc('What the network predicts: "epsilon" (the noise, as Chi et al.; loss ||eps - '
+                                'eps_hat||^2) or "sample" (the clean chunk A^0; loss ||A^0 - A_hat^0||^2).',
+                                default="epsilon")
+    network: str = _doc('The denoiser eps_theta(A^k, k, o): "mlp" (residual MLP over the flattened chunk) or '
+                        "\"unet\" (Chi et al.'s temporal conv U-Net with FiLM).", default="mlp")
     n_layers: int = _doc("Residual blocks (two linear layers each) of the MLP: the denoiser's with network='mlp', "
                          "and the regression baseline's.", (1, 64), default=2)
-    conditioning: str = _doc('MLP only: how obs and t enter: "concat" (input) or "film" (every layer).',
+    conditioning: str = _doc('MLP only: how obs and k enter: "concat" (input) or "film" (every layer).',
                              default="concat")
     unet_dim: int = _doc("U-Net only: channels of its first level; level i has unet_dim * 2^i (Chi et al.: 256; "
                          "32 trains on a laptop CPU).", (1, 4_096), default=32)
@@ -122,6 +126,7 @@ class DPConfig:
                                      "seeds which would fail deep inside torch or exhaust memory)")
         _choice("noise_schedule", self.noise_schedule, SCHEDULE_KINDS)
         _choice("sampler", self.sampler, SAMPLER_KINDS)
+        _choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
         _choice("network", self.network, NETWORKS)
         _choice("conditioning", self.conditioning, CONDITIONINGS)
         _in_range("learning_rate", self.learning_rate, 0.0, math.inf, "a finite number > 0")
@@ -132,7 +137,7 @@ class DPConfig:
         if self.n_inference_steps > self.n_diffusion_steps:
             raise ValueError(
                 f"n_inference_steps ({self.n_inference_steps}) must be <= n_diffusion_steps "
-                f"({self.n_diffusion_steps}): the sampler visits a subset of the training timesteps"
+                f"({self.n_diffusion_steps}): the sampler visits a subset of the training steps k = 1..K"
             )
         if self.n_action_steps > self.action_horizon:
             raise ValueError(

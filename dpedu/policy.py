@@ -62,11 +62,11 @@ class RecedingHorizon:
 
 
 class DiffusionPolicy:
-    """A trained noise-prediction network wrapped as a policy.
+    """A trained denoising network wrapped as a policy.
 
     Args:
         config: the DPConfig it was trained with (horizons, schedule, sampler settings).
-        model: eps_theta(x_t, t, obs), e.g. a Denoiser; used in eval mode.
+        model: eps_theta(A^k, k, obs) (A^0's estimate with config.prediction_type "sample"); used in eval mode.
         obs_normalizer, act_normalizer: map env units to the [-1, 1] the model works in.
         env_id: the environment it was trained on (informational; saved with it).
         device: where sampling runs; None: config.device.
@@ -87,7 +87,8 @@ class DiffusionPolicy:
     def _build_sampler(self) -> None:
         c = self.config
         self.schedule = NoiseSchedule(c.n_diffusion_steps, c.noise_schedule, c.beta_start, c.beta_end, self.device)
-        self.sampler = make_sampler(c.sampler, self.schedule, c.n_inference_steps, c.ddim_eta, c.clip_sample)
+        self.sampler = make_sampler(c.sampler, self.schedule, c.n_inference_steps, c.ddim_eta, c.clip_sample,
+                                    c.prediction_type)
 
     def configure(self, **changes) -> DiffusionPolicy:
         """Change inference settings (sampler, n_inference_steps, ddim_eta, n_action_steps, clip_sample, seed).
@@ -141,15 +142,16 @@ class DiffusionPolicy:
         """A whole plan: obs_history (N, obs_horizon, obs_dim) -> actions (N, action_horizon, act_dim), env units."""
         return self._plan(self._check_window(obs_history)).cpu().numpy()
 
-    def denoise(self, obs_history, x_T: torch.Tensor | None = None, n_samples: int = 1):
-        """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim)), both in env units.
+    def denoise(self, obs_history, x_K: torch.Tensor | None = None, n_samples: int = 1):
+        """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim): A^K first, A^0 last), both in
+        env units. x_K: the starting noise (normalised units); None draws it.
 
         obs_history (N, obs_horizon, obs_dim); each window is sampled n_samples times (N * n_samples plans).
         """
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be an int >= 1 (plans per observation window), got {n_samples!r}")
         obs = self._check_window(obs_history).repeat_interleave(int(n_samples), dim=0)
-        a0, trajectory = self._plan(obs, x_T=x_T, return_trajectory=True)
+        a0, trajectory = self._plan(obs, x_K=x_K, return_trajectory=True)
         return a0.cpu().numpy(), trajectory.cpu().numpy()
 
     def _check_window(self, obs_history) -> torch.Tensor:
@@ -169,7 +171,7 @@ class DiffusionPolicy:
     @torch.inference_mode()
     def _plan(self, obs: torch.Tensor, **sample_kwargs):
         """Observation windows (N, To, obs_dim) -> sampled chunks (N, H, act_dim), both in env units
-        (and, with return_trajectory=True, every visited a_t (S + 1, N, H, act_dim) too)."""
+        (and, with return_trajectory=True, every visited A^k (S + 1, N, H, act_dim) too)."""
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
         out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)

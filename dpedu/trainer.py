@@ -1,4 +1,4 @@
-"""Trainer: collect demonstrations, train eps_theta with the DDPM loss, keep an EMA, report metrics. Notebook 04.
+"""Trainer: collect demonstrations, train the denoiser with the DDPM loss, keep an EMA, report metrics. Notebook 04.
 
 The training rule of `train(total_timesteps)`, step by step (as an off-policy RL library does):
 
@@ -11,14 +11,17 @@ The training rule of `train(total_timesteps)`, step by step (as an off-policy RL
 
 With the defaults (warmup 500, train_freq 1, gradient_steps 1) train(50_000) makes 49_501 updates
 on 250 episodes. The normalisers are fitted just before the first update: observations min-max over
-the buffer, actions to the action space's bounds (so clipping x0 to [-1, 1] is the action limit).
+the buffer, actions to the action space's bounds (so clipping x^0's estimate to [-1, 1] is the action limit).
 
 One gradient update (Ho et al. 2020, Algorithm 1, with the observation window as condition):
 
-    (obs, a_0) ~ buffer,  t ~ U{0..T-1},  eps ~ N(0, I)
-    a_t  = sqrt(alpha_bar_t) a_0 + sqrt(1 - alpha_bar_t) eps
-    loss = || eps - eps_theta(a_t, t, obs) ||^2
+    (o, A^0) ~ buffer,  k ~ U{1..K},  eps ~ N(0, I)
+    A^k  = sqrt(alpha_bar_k) A^0 + sqrt(1 - alpha_bar_k) eps
+    loss = || eps - eps_theta(A^k, k, o) ||^2          prediction_type "epsilon" (Chi et al.)
+           || A^0 - A_theta^0(A^k, k, o) ||^2          prediction_type "sample"
     theta <- Adam(theta, grad loss);   theta_ema <- decay theta_ema + (1 - decay) theta
+
+(The squared norms are computed as means over the batch and the chunk's entries.)
 
 The policy acts with theta_ema. Everything that trains in dpedu (this Trainer, the regression baseline,
 the toy task's networks) makes its gradient updates with `AdamWithEMA.update`, and the diffusion models
@@ -42,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpedu.config import DPConfig
+from dpedu.config import PREDICTION_TYPES, DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
@@ -59,19 +62,26 @@ from dpedu.runtime.progress import TrainingRun
 ALGORITHMS = ("diffusion",)
 
 
-def diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.Tensor, t: torch.Tensor | None = None,
-                   eps: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The DDPM loss on one batch: || eps - eps_theta(sqrt(alpha_bar_t) a0 + sqrt(1 - alpha_bar_t) eps, t, obs) ||^2.
+def diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.Tensor, k: torch.Tensor | None = None,
+                   eps: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                   prediction_type: str = "epsilon") -> torch.Tensor:
+    """The DDPM loss on one batch, with A^k = sqrt(alpha_bar_k) A^0 + sqrt(1 - alpha_bar_k) eps:
 
-    obs (B, To, obs_dim) and a0 (B, H, act_dim), normalised. t ~ U{0..T-1} (B,) and eps ~ N(0, I) like a0 are
-    drawn from `generator` unless given. Returns the mean over the batch.
+        "epsilon":  || eps - eps_theta(A^k, k, obs) ||^2      the network predicts the noise
+        "sample":   || A^0 - A_theta^0(A^k, k, obs) ||^2      the network predicts the clean chunk
+
+    obs (B, To, obs_dim) and a0 = A^0 (B, H, act_dim), normalised. k ~ U{1..K} (B,) and eps ~ N(0, I) like a0 are
+    drawn from `generator` unless given. Returns the mean over the batch and the chunk's entries.
     """
-    if t is None:
-        t = torch.randint(0, schedule.n_steps, (a0.shape[0],), generator=generator, device=a0.device)  # (B,)
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+    if k is None:
+        k = torch.randint(1, schedule.n_steps + 1, (a0.shape[0],), generator=generator, device=a0.device)  # (B,)
     if eps is None:
         eps = torch.randn(a0.shape, generator=generator, device=a0.device)  # (B, H, act_dim)
-    a_t = schedule.add_noise(a0, t, eps)
-    return F.mse_loss(model(a_t, t, obs), eps)
+    a_k = schedule.add_noise(a0, k, eps)
+    target = eps if prediction_type == "epsilon" else a0
+    return F.mse_loss(model(a_k, k, obs), target)
 
 
 def fused_adam_supported(device_type: str) -> bool:
@@ -234,8 +244,9 @@ class Trainer:
         # float32, DDIM's eta) here, before the buffer is allocated and long before the first plan.
         self.schedule = NoiseSchedule(cfg.n_diffusion_steps, cfg.noise_schedule, cfg.beta_start, cfg.beta_end,
                                       self.device)
-        make_sampler(cfg.sampler, self.schedule, cfg.n_inference_steps, cfg.ddim_eta, cfg.clip_sample)
-        # The model: eps_theta (its constructor checks its shape rules), its optimiser and EMA.
+        make_sampler(cfg.sampler, self.schedule, cfg.n_inference_steps, cfg.ddim_eta, cfg.clip_sample,
+                     cfg.prediction_type)
+        # The model: the denoiser (its constructor checks its shape rules), its optimiser and EMA.
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
             torch.manual_seed(cfg.seed)
             self.model = build_network(cfg, self.obs_dim, self.act_dim).to(self.device)
@@ -348,7 +359,8 @@ class Trainer:
         obs, actions = self.buffer.sample(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon, self.generator)
         obs = self.obs_normalizer.normalize(obs)  # (B, To, obs_dim)
         a0 = self.act_normalizer.normalize(actions)  # (B, H, act_dim)
-        loss = diffusion_loss(self.ddp_model, self.schedule, obs, a0, generator=self.generator)
+        loss = diffusion_loss(self.ddp_model, self.schedule, obs, a0, generator=self.generator,
+                              prediction_type=cfg.prediction_type)
         self.updater.update(loss)
         self.loss_log.record(loss, self.n_updates)
         self._policy = None  # the weights changed

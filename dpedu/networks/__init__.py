@@ -1,11 +1,12 @@
-"""The noise-prediction networks eps_theta(x_t, t, obs), chosen by config["network"]. Notebooks 02 and 04.
+"""The denoising networks eps_theta(x^k, k, obs), chosen by config["network"]. Notebooks 02 and 04.
 
-    embedding.py   the sinusoidal timestep embedding they share
+    embedding.py   the sinusoidal diffusion-step embedding they share
     mlp.py         "mlp": a residual MLP over the flattened chunk (the default), and the regression
-                   baseline's network (the same MLP without x_t and t)
+                   baseline's network (the same MLP without x^k and k)
     unet1d.py      "unet": Chi et al.'s temporal convolutional U-Net with FiLM conditioning
 
-Every network maps x_t (B, H, act_dim), t (B,), obs (B, To, obs_dim) to eps (B, H, act_dim).
+Every network maps x^k (B, H, act_dim), k (B,) in 1..K, obs (B, To, obs_dim) to eps (B, H, act_dim), or to
+x^0's estimate with prediction_type "sample".
 """
 
 from __future__ import annotations

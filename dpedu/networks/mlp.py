@@ -1,11 +1,11 @@
-"""eps_theta(x_t, t, obs) as a residual MLP, the course's default denoiser. Notebooks 02 and 04.
+"""eps_theta(x^k, k, obs) as a residual MLP, the course's default denoiser. Notebooks 02 and 04.
 
-Input: a noisy action chunk x_t (B, H, act_dim), its timestep t (B,), the observation window
+Input: a noisy action chunk x^k (B, H, act_dim), its diffusion step k (B,) in 1..K, the observation window
 obs (B, To, obs_dim), all normalised. Output: the predicted noise, (B, H, act_dim).
 
 How the observation conditions the network, two choices (config key "conditioning"):
-    "concat"  h = W_in [x_t, obs, emb(t)]: everything flattened into one input vector.
-    "film"    h = W_in x_t, and every block is modulated by (obs, emb(t)) as z (1 + gamma) + beta
+    "concat"  h = W_in [x^k, obs, emb(k)]: everything flattened into one input vector.
+    "film"    h = W_in x^k, and every block is modulated by c = (obs, emb(k)) as z (1 + gamma(c)) + b(c)
               (FiLM, Perez et al. 2018; Chi et al.'s U-Net conditions this way).
 Measured on Pendulum (docs/results.md, "Design choices, measured"): concat learns faster per update and per
 second, so it is the default.
@@ -22,7 +22,7 @@ from dpedu.networks.embedding import SinusoidalEmbedding
 
 
 class ResidualBlock(nn.Module):
-    """h + W2 silu(W1 LayerNorm(h)), optionally FiLM-modulated: W1 LayerNorm(h) (1 + gamma) + beta.
+    """h + W2 silu(W1 LayerNorm(h)), optionally FiLM-modulated: W1 LayerNorm(h) (1 + gamma) + b.
 
     The pre-norm residual form keeps every block close to the identity at initialisation, so the
     gradient reaches the first layers undiminished. At learning_rate 1e-4 it reaches expert-level returns
@@ -37,23 +37,23 @@ class ResidualBlock(nn.Module):
     def forward(self, h: torch.Tensor, film: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         z = self.fc1(self.norm(h))
         if film is not None:
-            gamma, beta = film
-            z = z * (1 + gamma) + beta
+            scale, bias = film  # gamma(c), b(c)
+            z = z * (1 + scale) + bias
         return h + self.fc2(F.silu(z))
 
 
 class MLPDenoiser(nn.Module):
-    """eps_theta(x_t, t, obs): a residual MLP.
+    """eps_theta(x^k, k, obs): a residual MLP.
 
-        concat:  h = W_in [x_t, obs, emb(t)];  h = block(h), n_layers times;  eps = W_out LayerNorm(h)
-        film:    h = W_in x_t;                  h = block(h, FiLM(obs, emb(t))), n_layers times;  ...
+        concat:  h = W_in [x^k, obs, emb(k)];  h = block(h), n_layers times;  eps = W_out LayerNorm(h)
+        film:    h = W_in x^k;                  h = block(h, FiLM(obs, emb(k))), n_layers times;  ...
 
     Args:
         act_dim, action_horizon: shape (H, act_dim) of an action chunk.
         obs_dim, obs_horizon: shape (To, obs_dim) of an observation window.
         hidden_dim, n_layers: width and number of residual blocks.
         conditioning: "concat" or "film" (module docstring).
-        time_dim: size of the timestep embedding.
+        time_dim: size of the diffusion-step embedding.
     """
 
     def __init__(self, act_dim: int, action_horizon: int, obs_dim: int, obs_horizon: int, hidden_dim: int = 256,
@@ -68,16 +68,16 @@ class MLPDenoiser(nn.Module):
         self.inp = nn.Linear(x_size + cond_size if conditioning == "concat" else x_size, hidden_dim)
         self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(n_layers))
         if conditioning == "film":
-            # One (gamma, beta) pair per block, all predicted at once from the condition.
+            # One (gamma, b) pair per block, all predicted at once from the condition.
             self.film = nn.Sequential(nn.Linear(cond_size, hidden_dim), nn.SiLU(),
                                       nn.Linear(hidden_dim, 2 * hidden_dim * n_layers))
         self.out_norm = nn.LayerNorm(hidden_dim)
         self.out = nn.Linear(hidden_dim, x_size)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        B = x_t.shape[0]
-        x, obs = x_t.reshape(B, -1), obs.reshape(B, -1)  # (B, H * act_dim), (B, To * obs_dim)
-        emb = self.time_embedding(t)  # (B, time_dim)
+    def forward(self, x_k: torch.Tensor, k: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        B = x_k.shape[0]
+        x, obs = x_k.reshape(B, -1), obs.reshape(B, -1)  # (B, H * act_dim), (B, To * obs_dim)
+        emb = self.time_embedding(k)  # (B, time_dim)
         if self.conditioning == "concat":
             h = self.inp(torch.cat([x, obs, emb], dim=-1))  # (B, hidden_dim)
             for block in self.blocks:
@@ -91,7 +91,7 @@ class MLPDenoiser(nn.Module):
 
 
 class MLPRegressor(nn.Module):
-    """The regression baseline's network, a_0 = f(obs): the same residual MLP without the inputs x_t and t.
+    """The regression baseline's network, A = f(obs): the same residual MLP without the inputs x^k and k.
 
     obs (B, To, obs_dim) -> W_in -> n_layers residual blocks -> LayerNorm -> W_out -> (B, H, act_dim).
     """

@@ -1,17 +1,17 @@
-r"""eps_theta(x_t, t, obs) as Chi et al.'s temporal U-Net with FiLM conditioning (their ConditionalUnet1D).
+r"""eps_theta(x^k, k, obs) as Chi et al.'s temporal U-Net with FiLM conditioning (their ConditionalUnet1D).
 
-The action chunk x_t (B, H, act_dim) is read as a 1-D signal over the H time steps with act_dim channels, and
-convolved along time. A convolution's output at step k sees only steps k-2..k+2 (kernel 5): neighbouring actions
+The noisy action chunk x^k (B, H, act_dim) is read as a 1-D signal over the H time steps with act_dim channels, and
+convolved along time. A convolution's output at chunk step i sees only steps i-2..i+2 (kernel 5): neighbouring actions
 are predicted from overlapping windows, which is why the sampled chunks come out smooth, where an MLP over the
 flattened chunk treats step 0 and step 7 as unrelated inputs.
 
-The condition c = [obs (flattened), emb(t)] enters every residual block by FiLM (Perez et al. 2018):
+The condition c = [obs (flattened), emb(k)] enters every residual block by FiLM (Perez et al. 2018):
 
-    h  <-  gamma(c) * h + beta(c)          one (gamma, beta) pair per channel, from a linear map of c
+    h  <-  gamma(c) * h + b(c)             one (scale gamma, bias b) pair per channel, from a linear map of c
 
 so the observation and the noise level scale and shift what each block computes, at every resolution.
 
-    x_t (B, H, act_dim) -> (B, act_dim, H)                 channels first, as Conv1d wants
+    x^k (B, H, act_dim) -> (B, act_dim, H)                 channels first, as Conv1d wants
       down:  [ResBlock(c), ResBlock(c), Downsample]         unet_levels times, channels unet_dim * 2^i,
                                                            H halved between levels (not after the last)
       mid:   ResBlock, ResBlock                            at the coarsest resolution
@@ -63,18 +63,18 @@ class FiLMResidualBlock(nn.Module):
         super().__init__()
         self.conv1 = Conv1dBlock(in_channels, out_channels, kernel_size, groups)
         self.conv2 = Conv1dBlock(out_channels, out_channels, kernel_size, groups)
-        self.film = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, 2 * out_channels))  # c -> (gamma, beta)
+        self.film = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, 2 * out_channels))  # c -> (gamma, b)
         self.residual = (nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity())
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         h = self.conv1(x)  # (B, C, L)
-        gamma, beta = self.film(cond).unsqueeze(-1).chunk(2, dim=1)  # each (B, C, 1): one pair per channel
-        h = gamma * h + beta  # FiLM
+        scale, bias = self.film(cond).unsqueeze(-1).chunk(2, dim=1)  # gamma(c), b(c): each (B, C, 1), one per channel
+        h = scale * h + bias  # FiLM: gamma(c) * h + b(c)
         return self.conv2(h) + self.residual(x)
 
 
 class UNet1DDenoiser(nn.Module):
-    """eps_theta(x_t, t, obs): x_t (B, H, act_dim), t (B,), obs (B, To, obs_dim) -> eps (B, H, act_dim).
+    """eps_theta(x^k, k, obs): x_k (B, H, act_dim), k (B,) in 1..K, obs (B, To, obs_dim) -> eps (B, H, act_dim).
 
     Args:
         act_dim, action_horizon, obs_dim, obs_horizon: the shapes of a chunk and of an observation window.
@@ -89,7 +89,8 @@ class UNet1DDenoiser(nn.Module):
         super().__init__()
         check_horizon(action_horizon, levels)
         self.act_shape = (action_horizon, act_dim)
-        # The timestep: a sinusoidal embedding and a small MLP (Chi et al.'s diffusion_step_encoder).
+        # The diffusion step k: a sinusoidal embedding and a small MLP (Chi et al.'s diffusion_step_encoder); the
+        # attribute keeps its name, which the checkpoints' weights carry.
         self.time_embedding = nn.Sequential(SinusoidalEmbedding(unet_dim), nn.Linear(unet_dim, 4 * unet_dim), nn.Mish(),
                                             nn.Linear(4 * unet_dim, unet_dim))
         cond_dim = unet_dim + obs_horizon * obs_dim
@@ -109,10 +110,10 @@ class UNet1DDenoiser(nn.Module):
                                           nn.ConvTranspose1d(c_out, c_out, 4, stride=2, padding=1)]))
         self.out = nn.Sequential(Conv1dBlock(unet_dim, unet_dim, kernel_size, groups), nn.Conv1d(unet_dim, act_dim, 1))
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        B = x_t.shape[0]
-        cond = torch.cat([obs.reshape(B, -1), self.time_embedding(t)], dim=-1)  # (B, To * obs_dim + unet_dim)
-        h = x_t.transpose(1, 2)  # (B, act_dim, H): the actions' dimensions become channels, time the length
+    def forward(self, x_k: torch.Tensor, k: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        B = x_k.shape[0]
+        cond = torch.cat([obs.reshape(B, -1), self.time_embedding(k)], dim=-1)  # (B, To * obs_dim + unet_dim)
+        h = x_k.transpose(1, 2)  # (B, act_dim, H): the actions' dimensions become channels, time the length
         skips = []
         for block1, block2, downsample in self.down:
             h = block2(block1(h, cond), cond)

@@ -15,13 +15,36 @@ Either way it raises AssertionError with a message for the learner; a right answ
 
 Timesteps count t = 0..T-1 as everywhere in dpedu (Ho et al. count 1..T): schedule.alpha_bars[t] is alpha_bar_t,
 and alpha_bar_{-1} = 1 (before the first step nothing is noised).
+
+Five more exercises are on Diffusion Policy itself; their checkers compare with the code the trainer and the policy
+run (data.window_indices, policy.RecedingHorizon, trainer.AdamWithEMA.update, unet1d.FiLMResidualBlock, a real
+UNet1DDenoiser measured level by level):
+
+    the learner writes (exact signature)                        checker                   notebook
+    obs_window(episode_obs, t, obs_horizon) -> (To, obs_dim)     check_obs_window(fn)      03
+    training_update(model, ema_model, optimizer, schedule,       check_training_update(fn) 04
+                    obs, a0, k, eps, ema_decay) -> float loss
+    receding_horizon(plan, env_step, obs, n_steps,               check_receding_horizon(fn) 06
+                     n_action_steps) -> (n_steps, act_dim)
+    film(h, cond, linear) -> h                                   check_film(fn)            07
+    unet_lengths(action_horizon, levels) -> list of lengths      check_unet_lengths(fn)    07
+
+Each has its reference solution as reference_<name>.
 """
 
 from dpedu.course.exercises.add_noise import check_add_noise, reference_add_noise
 from dpedu.course.exercises.checking import NotAttempted, Passed
 from dpedu.course.exercises.ddim_step import check_ddim_step, reference_ddim_step
 from dpedu.course.exercises.diffusion_loss import check_diffusion_loss, reference_diffusion_loss
+from dpedu.course.exercises.film import check_film, reference_film
+from dpedu.course.exercises.obs_window import check_obs_window, reference_obs_window
+from dpedu.course.exercises.receding_horizon import check_receding_horizon, reference_receding_horizon
 from dpedu.course.exercises.reverse_step import check_reverse_step, reference_reverse_step
+from dpedu.course.exercises.training_update import check_training_update, reference_training_update
+from dpedu.course.exercises.unet_lengths import check_unet_lengths, reference_unet_lengths
 
 __all__ = ["NotAttempted", "Passed", "check_add_noise", "check_ddim_step", "check_diffusion_loss", "check_reverse_step",
-           "reference_add_noise", "reference_ddim_step", "reference_diffusion_loss", "reference_reverse_step"]
+           "reference_add_noise", "reference_ddim_step", "reference_diffusion_loss", "reference_reverse_step",
+           "check_film", "check_obs_window", "check_receding_horizon", "check_training_update", "check_unet_lengths",
+           "reference_film", "reference_obs_window", "reference_receding_horizon", "reference_training_update",
+           "reference_unet_lengths"]
