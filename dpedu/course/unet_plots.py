@@ -19,6 +19,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from dpedu.course.policy_plots import _rel
 from dpedu.envs.detour import SPEED
 from dpedu.networks.unet1d import UNet1DDenoiser
+from dpedu.stats import t_interval
 from dpedu.trainer import diffusion_loss
 
 HERE = Path(__file__).parent
@@ -183,28 +184,29 @@ def time_networks(policies: dict, batch_size: int = 256, rounds: int = 5, repeat
 
 
 def plot_seed_results(record: dict) -> plt.Figure:
-    """benchmarks/unet.py's record: per panel, each network's seeds as dots and the pooled value with its 95% CI."""
-    panels = [("dpedu/Detour-v0", 8, "success_rate", "success_ci", "Detour, 8 per plan: success"),
-              ("dpedu/Detour-v0", 1, "success_rate", "success_ci", "Detour, 1 per plan: success"),
-              ("Pendulum-v1", 1, "mean_return", "return_ci", "Pendulum: return"),
-              ("dpedu/Detour-v0", 1, "mean_action_change", "action_change_ci", "Detour, 1 per plan: mean |da|"),
-              ("Pendulum-v1", 1, "mean_action_change", "action_change_ci", "Pendulum: mean |da|")]
+    """benchmarks/unet.py's record: per panel, each network's seeds as dots and their mean with a 95% t-interval
+    over the seeds (dpedu.stats.t_interval): the seeds, not the pooled episodes, are the independent draws."""
+    panels = [("dpedu/Detour-v0", 8, "success_rate", "Detour, 8 per plan: success"),
+              ("dpedu/Detour-v0", 1, "success_rate", "Detour, 1 per plan: success"),
+              ("Pendulum-v1", 1, "mean_return", "Pendulum: return"),
+              ("dpedu/Detour-v0", 1, "mean_action_change", "Detour, 1 per plan: mean |da|"),
+              ("Pendulum-v1", 1, "mean_action_change", "Pendulum: mean |da|")]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.3))
-    for ax, (env_id, n, key, ci_key, title) in zip(axes, panels):
+    for ax, (env_id, n, key, title) in zip(axes, panels):
         for x, net in enumerate(NAMES):
-            r = record["pooled"].get((env_id, net, n))
-            if r is None:
+            seeds = np.array([s[key] for s in record["seeds"]
+                              if (s["env_id"], s["network"], s["n_action_steps"]) == (env_id, net, n)])
+            if len(seeds) == 0:
                 continue
-            lo, hi = r[ci_key]
-            ax.errorbar(x, r[key], yerr=[[r[key] - lo], [hi - r[key]]], fmt="s", color="k", capsize=5)
-            seeds = [s[key] for s in record["seeds"]
-                     if (s["env_id"], s["network"], s["n_action_steps"]) == (env_id, net, n)]
+            mean, (lo, hi) = seeds.mean(), t_interval(seeds)
+            ax.errorbar(x, mean, yerr=[[mean - lo], [hi - mean]], fmt="s", color="k", capsize=5)
             ax.plot(np.full(len(seeds), x) + np.linspace(-0.12, 0.12, len(seeds)), seeds, "o",
                     color=f"C{x}", alpha=0.7)
         ax.set(xticks=range(len(NAMES)), xticklabels=list(NAMES.values()), xlim=(-0.6, len(NAMES) - 0.4),
                title=title)
         ax.tick_params(axis="x", labelsize=8)
         ax.title.set_fontsize(9)
-    fig.suptitle("three training seeds: dots per seed, squares the pooled value with its 95% interval", fontsize=10)
+    fig.suptitle("three training seeds: dots one seed each, squares their mean with a 95% t-interval over seeds",
+                 fontsize=10)
     fig.tight_layout()
     return fig
