@@ -1,5 +1,5 @@
-r"""Exercises, one module each: the learner writes four pieces of DDPM and five of Diffusion Policy; a checker compares each with the package
-and names the mistake.
+r"""Exercises, one module each: the learner writes four pieces of DDPM and five of Diffusion Policy; a checker
+compares each with the package and names the mistake.
 
     the learner writes (exact signature)                        checker                   reference solution
     add_noise(schedule, x0, k, eps) -> x^k                       check_add_noise(fn)       reference_add_noise
