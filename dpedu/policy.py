@@ -142,16 +142,17 @@ class DiffusionPolicy:
         """A whole plan: obs_history (N, obs_horizon, obs_dim) -> actions (N, action_horizon, act_dim), env units."""
         return self._plan(self._check_window(obs_history)).cpu().numpy()
 
-    def denoise(self, obs_history, x_K: torch.Tensor | None = None, n_samples: int = 1):
+    def denoise(self, obs_history, x_K: torch.Tensor | None = None, n_samples: int = 1,
+                x_T: torch.Tensor | None = None):
         """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim): A^K first, A^0 last), both in
-        env units. x_K: the starting noise (normalised units); None draws it.
+        env units. x_K: the starting noise (normalised units); None draws it. x_T: x_K's former name, accepted.
 
         obs_history (N, obs_horizon, obs_dim); each window is sampled n_samples times (N * n_samples plans).
         """
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be an int >= 1 (plans per observation window), got {n_samples!r}")
         obs = self._check_window(obs_history).repeat_interleave(int(n_samples), dim=0)
-        a0, trajectory = self._plan(obs, x_K=x_K, return_trajectory=True)
+        a0, trajectory = self._plan(obs, x_K=x_K, x_T=x_T, return_trajectory=True)
         return a0.cpu().numpy(), trajectory.cpu().numpy()
 
     def _check_window(self, obs_history) -> torch.Tensor:

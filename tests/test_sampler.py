@@ -323,3 +323,19 @@ def test_exact_denoiser_samples_the_data_distribution(prediction_type):
     n = x.numel()
     assert abs(x.mean() - M) < 4 * SD / math.sqrt(n), x.mean()
     assert abs(x.var() - SD**2) < 4 * SD**2 * math.sqrt(2 / n) + 0.0005, x.var()
+
+
+def test_the_starting_noise_keeps_its_former_name_x_T():
+    """DESIGN.md's contract called the starting noise x_T; the course now writes x^K. Both names work, not both."""
+    schedule = NoiseSchedule(10, "cosine")
+    sampler = DDPMSampler(schedule, 5)
+    noise = torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0))
+
+    def model(x, k, cond):
+        return 0.1 * x
+
+    by_new = sampler.sample(model, (3, 4, 2), generator=torch.Generator().manual_seed(1), x_K=noise)
+    by_old = sampler.sample(model, (3, 4, 2), generator=torch.Generator().manual_seed(1), x_T=noise)
+    assert torch.equal(by_new, by_old)
+    with pytest.raises(ValueError, match="not both"):
+        sampler.sample(model, (3, 4, 2), x_K=noise, x_T=noise)

@@ -80,6 +80,13 @@ def check_prediction_type(prediction_type) -> str:
     return prediction_type
 
 
+def starting_noise(x_K: torch.Tensor | None, x_T: torch.Tensor | None) -> torch.Tensor | None:
+    """x_K, or x_T, its former name; a ValueError if both are given (neither is silently dropped)."""
+    if x_T is not None and x_K is not None:
+        raise ValueError("give the starting noise as x_K or as x_T (its former name), not both")
+    return x_K if x_T is None else x_T
+
+
 class StepCoefficients(NamedTuple):
     """x^s = x0_coef x0_pred + x_k_coef x^k + eps_coef eps + sigma z: the numbers of one step k -> s."""
 
@@ -156,7 +163,7 @@ class Sampler:
     @torch.inference_mode()
     def sample(self, model: Model, shape: tuple[int, ...], cond: object = None,
                generator: torch.Generator | None = None, x_K: torch.Tensor | None = None,
-               return_trajectory: bool = False):
+               return_trajectory: bool = False, x_T: torch.Tensor | None = None):
         """Run the reverse chain from x^K ~ N(0, I) to the clean x^0.
 
         Args:
@@ -167,9 +174,11 @@ class Sampler:
             generator: torch.Generator for x^K and the step noise (on the schedule's device).
             x_K: start from this noise instead of drawing it.
             return_trajectory: also return every x^k visited, (S + 1, *shape), x^K first, x^0 last.
+            x_T: x_K's name before the course took Chi et al.'s notation; accepted so that callers keep working.
         Returns:
             the clean samples (shape), or (samples, trajectory).
         """
+        x_K = starting_noise(x_K, x_T)
         device, shape = self.schedule.device, tuple(shape)
         if x_K is None:
             x = torch.randn(shape, generator=generator, device=device)
