@@ -218,6 +218,10 @@ def run_all_cells(page, name: str) -> None:
     expect(panel.locator(".jp-KernelName")).to_contain_text("Python", timeout=90_000)
     indicator = panel.locator(".jp-Notebook-ExecutionIndicator")
     expect(indicator).to_have_attribute("data-status", "idle", timeout=90_000)
+    # The Checks cell's input is collapsed (source_hidden), and a collapsed input shows no execution count:
+    # expand every input first, as a learner who wants to read the checks would.
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^View$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Expand All Code$")).click()
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     prompts = panel.locator(".jp-CodeCell .jp-InputPrompt")
