@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -16,3 +18,20 @@ def tiny_trainer():
     trainer = Trainer("diffusion", env="Pendulum-v1", seed=0, config=TINY, progress=False)
     trainer.train(600)
     return trainer
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless system Chromium under Playwright (tests/chromium.py); skipped without it, failed in CI."""
+    from chromium import CHROMIUM, CHROMIUM_ARGS, importable, require
+
+    require(importable("playwright"), "the Python package playwright is not installed (pip install playwright)")
+    require(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import importlib.util
 import json
 import os
 import re
@@ -35,14 +34,12 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
 import pytest
+from chromium import importable, require
 
 pytestmark = pytest.mark.book
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 BUILD_TIMEOUT_S = 300
 IMAGE_MIMES = ("image/png", "image/gif", "image/jpeg", "image/svg+xml")
 
@@ -76,17 +73,6 @@ PAGE_FACTS_JS = r"""async () => {
 }"""
 
 
-def require(ok: bool, reason: str) -> None:
-    """Skip when a dependency is missing, except in CI, which must run this test."""
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"{reason} (CI={os.environ['CI']}: the book test must run in CI)")
-    pytest.skip(reason)
-
-
-def importable(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 def stored_images(path: Path) -> int:
@@ -130,18 +116,6 @@ def serve(directory: Path) -> Iterator[str]:
             thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    require(importable("playwright"), "the Python package playwright is not installed (pip install playwright)")
-    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def pages_of(out: Path) -> list[str]:

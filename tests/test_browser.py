@@ -34,14 +34,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import importable, require
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 VIEWPORT = {"width": 1400, "height": 900}
 RUN_ALL_TIMEOUT_S = 420  # notebooks 04 and 05 train a policy for about a minute each on 2 cores
@@ -64,13 +62,6 @@ def widget_cells(path: Path) -> list[int]:
 WIDGET_NOTEBOOKS = [p.name for p in sorted(NOTEBOOKS.glob("*.ipynb")) if widget_cells(p)]
 
 
-def require(ok: bool, reason: str) -> None:
-    """Skip when a browser dependency is missing, except in CI, which must run this test."""
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"{reason} (CI={os.environ['CI']}: the browser test must run in CI)")
-    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -159,7 +150,7 @@ def jupyter_lab(root: Path, home: Path, extra_args: tuple[str, ...] = ()) -> Ite
 
 @pytest.fixture(scope="module")
 def lab_url(tmp_path_factory) -> Iterator[str]:
-    require(_importable("jupyterlab"), "jupyterlab is not installed")
+    require(importable("jupyterlab"), "jupyterlab is not installed")
     base = tmp_path_factory.mktemp("lab")
     root = base / "notebooks"
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -167,24 +158,6 @@ def lab_url(tmp_path_factory) -> Iterator[str]:
         yield url
 
 
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(_importable("playwright"), "the Python package playwright is not installed (pip install playwright)")
-    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")
