@@ -45,9 +45,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpedu.config import PREDICTION_TYPES, DPConfig
+from dpedu.config import DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
-from dpedu.diffusion.sampler import make_sampler
+from dpedu.diffusion.sampler import check_prediction_type, make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.envs import make_demonstrator
 from dpedu.evaluate import check_env_id, evaluate_policy
@@ -73,8 +73,7 @@ def diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.
     obs (B, To, obs_dim) and a0 = A^0 (B, H, act_dim), normalised. k ~ U{1..K} (B,) and eps ~ N(0, I) like a0 are
     drawn from `generator` unless given. Returns the mean over the batch and the chunk's entries.
     """
-    if prediction_type not in PREDICTION_TYPES:
-        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+    check_prediction_type(prediction_type)
     if k is None:
         k = torch.randint(1, schedule.n_steps + 1, (a0.shape[0],), generator=generator, device=a0.device)  # (B,)
     if eps is None:
