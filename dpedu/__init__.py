@@ -42,6 +42,9 @@ import gymnasium
 # The built-in task, registered on `import dpedu` by name: gymnasium imports dpedu.envs.detour only when
 # gym.make asks for it (max_episode_steps is dpedu.envs.detour.MAX_EPISODE_STEPS; a test checks they agree).
 gymnasium.register(id="dpedu/Detour-v0", entry_point="dpedu.envs.detour:DetourEnv", max_episode_steps=100)
+# Push-T (Chi et al.'s benchmark, gym-pusht's physics) with the paper's low-dimensional observation; 300 steps as in
+# gym-pusht and Chi et al. (dpedu.envs.pusht.MAX_EPISODE_STEPS; the same test checks it).
+gymnasium.register(id="dpedu/PushT-v0", entry_point="dpedu.envs.pusht:PushTEnv", max_episode_steps=300)
 
 # The public API, imported when first used (PEP 562): `import dpedu` stays light (no torch), and
 # `import dpedu.config` loads nothing but the config.

@@ -7,10 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # requires-python is >= 3.10, where tomllib does not exist yet (the dev extra installs tomli there)
-    import tomli as tomllib
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge's name -> the name pip knows (conda-forge's pytorch-cpu is torch's CPU build).
@@ -53,7 +50,7 @@ def test_torch_floor_has_fused_adam_on_cpu():
 
 def test_metadata_a_user_trusts():
     meta = project()
-    assert meta["requires-python"] == ">=3.10"
+    assert meta["requires-python"] == ">=3.11"
     assert meta["authors"] and meta["keywords"] and "License :: OSI Approved :: MIT License" in meta["classifiers"]
     assert {"Diffusion Policy paper", "DDPM paper"} <= set(meta["urls"])
     assert "2303.04137" in meta["urls"]["Diffusion Policy paper"] and "2006.11239" in meta["urls"]["DDPM paper"]
