@@ -12,7 +12,7 @@ from conftest import TINY
 from test_resume import assert_identical, fingerprint
 
 from dpedu import Trainer
-from dpedu.datasets import DemoWriter, Demonstrations, record
+from dpedu.datasets import Demonstrations, DemoWriter, record
 
 DETOUR = "dpedu/Detour-v0"
 
