@@ -54,7 +54,7 @@ from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.datasets import Demonstrations, fill_buffer
 from dpedu.diffusion.sampler import check_prediction_type, make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
-from dpedu.envs import make_demonstrator
+from dpedu.envs import DEMONSTRATORS, make_demonstrator
 from dpedu.envs.demonstrator import CheckedDemonstrator
 from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.networks import build_network
@@ -485,8 +485,10 @@ class Trainer:
                 "updates_per_s": round(n / update_s, 1) if update_s else 0.0, **extra}
 
     def evaluate(self, n_episodes: int = 20, seed: int = 0, n_envs: int | None = None) -> dict:
-        """Mean/std return of the policy over n_episodes fresh episodes (see evaluate.evaluate_policy)."""
-        return evaluate_policy(self.policy, self.env_id, n_episodes, seed, n_envs)
+        """Mean/std return of the policy over n_episodes fresh episodes (see evaluate.evaluate_policy); with the
+        random and demonstrator baselines for a task with a built-in demonstrator (they need one)."""
+        return evaluate_policy(self.policy, self.env_id, n_episodes, seed, n_envs,
+                               baselines=self.env_id in DEMONSTRATORS)
 
     def _progress_postfix(self) -> dict:
         if not self.loss_history:

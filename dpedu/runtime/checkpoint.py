@@ -160,7 +160,13 @@ def save_trainer(trainer, path) -> Path:
 def load_trainer(cls, path, progress: bool = True, device=None, demonstrator=None):
     """A new trainer of class `cls`, built from the file's config (and the demonstrator object, for one that had
     its own), then given the file's state. An offline trainer's data are in the file (its buffer)."""
+    from dpedu.envs import DEMONSTRATORS
+
     state = load_checkpoint(path, TRAINER_FORMAT, TRAINER_FORMAT_VERSION)
+    own = state.get("dataset") is None and state.get("env_id") not in DEMONSTRATORS
+    if own and demonstrator is None:
+        raise ValueError(f"{path}: a trainer on {state.get('env_id')!r} with a demonstrator of your own; the "
+                         "checkpoint holds its state, not its code: Trainer.load(path, demonstrator=your_object)")
     try:
         if state["format_version"] == 1:
             state = _trainer_v1_to_v2(state)
