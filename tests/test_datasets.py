@@ -303,3 +303,19 @@ def test_appending_other_demonstrations_is_refused(tmp_path):
         DemoWriter(tmp_path / "other.zarr", "Pendulum-v1", 3, 1)
     with pytest.raises(IndexError, match="episode 0 of a dataset of 0 episodes"):
         Demonstrations.open(tmp_path / "d.zarr").episode(0)
+
+
+def test_push_t_records_chi_et_al_arrays_and_replays_from_its_state(tmp_path):
+    """Push-T (when dpedu/envs/pusht.py is present): data/state is the simulator's 5-vector, data/keypoint the
+    observation's 8 block keypoints (Chi et al.'s arrays), and each episode replays to success from data/state at
+    its first step."""
+    pytest.importorskip("dpedu.envs.pusht")
+    summary = record("dpedu/PushT-v0", tmp_path / "pusht.zarr", 2, progress=False)
+    data = Demonstrations.open(tmp_path / "pusht.zarr")
+    assert summary["episodes"] == 2 and data.attrs["obs_type"] == "keypoints"
+    for i, episode in enumerate(data):
+        assert episode["state"].shape == (len(episode["obs"]), 5) and episode["state"].dtype == np.float64
+        np.testing.assert_array_equal(episode["keypoint"], episode["obs"][:, :16].reshape(-1, 8, 2))
+        np.testing.assert_allclose(episode["state"][:, :2], episode["obs"][:, 16:], atol=1e-3)  # the agent
+        result = replay(data, i)
+        assert result["is_success"] and result["obs_error"] < 1e-3, result
