@@ -55,6 +55,9 @@ import gymnasium as gym
 import numpy as np
 
 FORMAT = "dpedu-demonstrations/1"
+# The course's Push-T demonstrations, shipped in the package (regenerate: `dpedu dataset record --env dpedu/PushT-v0
+# --episodes 200 --out pusht.zarr --workers 2`, then `dpedu dataset pack pusht.zarr <this path>`).
+PUSHT_DATASET = Path(__file__).parent / "course" / "datasets" / "pusht.zarr.zip"
 CHUNK_STEPS = 1024  # rows per zarr chunk: an append rewrites at most one partial chunk per array
 # Per-step arrays a task adds beside obs/action/state (name -> function of the episode's obs (L, obs_dim)).
 EXTRA_ARRAYS = {"dpedu/PushT-v0": lambda obs: {"keypoint": obs[:, :16].reshape(-1, 8, 2)}}  # Chi et al.'s layout
