@@ -400,8 +400,10 @@ def run_episode(env_id: str, seed: int, demonstrator=None) -> dict:
             done = terminated or truncated
     finally:
         env.close()
+    success = info.get("is_success")
     return {"seed": seed, "obs": np.stack(observations).astype(np.float32), "action": np.stack(actions),
-            "state": np.stack(states) if states else None, "success": info.get("is_success"), "return": total}
+            "state": np.stack(states) if states else None, "success": None if success is None else bool(success),
+            "return": total}
 
 
 def _worker_init() -> None:
@@ -419,6 +421,36 @@ def _episodes(env_id: str, seeds: list[int], demonstrator, workers: int, pool) -
     """run_episode for each seed, in seed order, in this process or over the pool's workers."""
     jobs = [(env_id, s, demonstrator) for s in seeds]
     return pool.imap(_run_seed, jobs) if workers > 1 else map(_run_seed, jobs)
+
+
+def _writer_for(env_id: str, path, demonstrator) -> tuple[DemoWriter, object]:
+    """The DemoWriter of record()'s dataset, with the arrays this env's episodes have (data/state for an env with
+    state(), the task's EXTRA_ARRAYS), and the function that makes those extras (or None); checks the env first."""
+    from dpedu.evaluate import check_env_id
+
+    check_env_id(env_id)
+    if demonstrator is None:
+        from dpedu.envs import make_demonstrator
+
+        make_demonstrator(env_id)  # an env without a built-in demonstrator: say so before writing anything
+    env = gym.make(env_id)
+    space, state = env.observation_space, None
+    try:
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            raise ValueError(f"{env_id} has a {type(space).__name__} observation space of shape "
+                             f"{getattr(space, 'shape', None)}; record() writes flat vectors (data/obs): a 1-D Box")
+        env.reset(seed=0)
+        if _has_state(env):
+            state = np.asarray(env.unwrapped.state())
+        obs_type = getattr(env.unwrapped, "obs_type", "low_dim")
+    finally:
+        env.close()
+    extra_fn = EXTRA_ARRAYS.get(env_id)
+    extras = None if extra_fn is None else {k: v.shape[1:] for k, v in extra_fn(np.zeros((1, space.shape[0]))).items()}
+    writer = DemoWriter(path, env_id, space.shape[0], env.action_space.shape[0],
+                        state_dim=None if state is None else state.size, extras=extras, obs_type=obs_type,
+                        demonstrator="built-in" if demonstrator is None else type(demonstrator).__name__)
+    return writer, extra_fn
 
 
 def record(env_id: str, path, n_episodes: int, seed_start: int = 0, workers: int = 1, demonstrator=None,
@@ -444,36 +476,12 @@ def record(env_id: str, path, n_episodes: int, seed_start: int = 0, workers: int
     n_episodes, seed_start = _check_int("n_episodes", n_episodes, 1), _check_int("seed_start", seed_start, 0)
     workers = _check_int("workers", workers, 1)
     max_failures = max(10, n_episodes) if max_failures is None else _check_int("max_failures", max_failures, 1)
-    from dpedu.evaluate import check_env_id
-    from dpedu.runtime.interrupt import DeferredInterrupt
-
-    check_env_id(env_id)
-    if demonstrator is None:
-        from dpedu.envs import make_demonstrator
-
-        make_demonstrator(env_id)  # an env without a built-in demonstrator: say so before writing anything
-    env = gym.make(env_id)
-    space, state = env.observation_space, None
-    try:
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ValueError(f"{env_id} has a {type(space).__name__} observation space of shape "
-                             f"{getattr(space, 'shape', None)}; record() writes flat vectors (data/obs): a 1-D Box")
-        env.reset(seed=seed_start)
-        if _has_state(env):
-            state = np.asarray(env.unwrapped.state())
-        obs_type = getattr(env.unwrapped, "obs_type", "low_dim")
-    finally:
-        env.close()
-    extra_fn = EXTRA_ARRAYS.get(env_id)
-    extras = None if extra_fn is None else {k: v.shape[1:] for k, v in extra_fn(np.zeros((1, space.shape[0]))).items()}
-    name = "built-in" if demonstrator is None else type(demonstrator).__name__
-    writer = DemoWriter(path, env_id, space.shape[0], env.action_space.shape[0],
-                        state_dim=None if state is None else state.size, extras=extras, obs_type=obs_type,
-                        demonstrator=name)
-
-    start, added, failed = time.perf_counter(), 0, 0
     from tqdm.auto import tqdm
 
+    from dpedu.runtime.interrupt import DeferredInterrupt
+
+    writer, extra_fn = _writer_for(env_id, path, demonstrator)
+    start, added, failed = time.perf_counter(), 0, 0
     data = Demonstrations.open(path)
     have, done = data.n_episodes, set(data.episode_seeds.tolist()) | set(data.attrs.get("failed_seeds", []))
     n_failed = len(data.attrs.get("failed_seeds", []))
