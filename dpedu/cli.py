@@ -114,8 +114,8 @@ def make_trainer(args, overrides: dict, parser: argparse.ArgumentParser):
 
     try:
         if not args.resume:
-            return Trainer("diffusion", env=args.env, config=overrides, progress=not args.no_progress,
-                           dataset=args.dataset)
+            return Trainer("diffusion", env=args.env or "Pendulum-v1", config=overrides,
+                           progress=not args.no_progress, dataset=args.dataset)
         trainer = Trainer.load(args.resume, progress=not args.no_progress)
     except (FileNotFoundError, TypeError, ValueError) as e:
         parser.error(f"--resume: {e}" if args.resume else str(e))

@@ -195,15 +195,21 @@ def check_timesteps(n, name: str) -> int:
     return int(n)
 
 
+class _DefaultEnv(str):
+    """The Trainer's default env: Pendulum-v1, or with dataset= the dataset's. A str (so it reads as one), told
+    apart from an env="Pendulum-v1" given by hand by identity."""
+
+
+DEFAULT_ENV = _DefaultEnv("Pendulum-v1")
+
+
 def _check_data_source(env, demonstrator, dataset) -> str:
     """The env id a trainer learns on: env, or the dataset's; ValueError for a mix that cannot be meant."""
-    if dataset is None:
-        return "Pendulum-v1" if env is None else env
+    if dataset is None or dataset is Trainer.CHECKPOINT_DATA:
+        return str(env) if env is DEFAULT_ENV else env
     if demonstrator is not None:
         raise ValueError("give a demonstrator (online: it acts while training) or a dataset (offline), not both")
-    if dataset is Trainer.CHECKPOINT_DATA:
-        return env
-    if env is not None and env != dataset.env_id:
+    if env is not DEFAULT_ENV and env is not None and env != dataset.env_id:
         raise ValueError(f"the dataset holds demonstrations of {dataset.env_id!r}, not of env={env!r}; leave env out "
                          "(it defaults to the dataset's)")
     return dataset.env_id
@@ -220,7 +226,7 @@ class Trainer:
     Args:
         algorithm: "diffusion".
         env: a gymnasium id with a built-in demonstrator (dpedu.envs.DEMONSTRATORS), or any registered id with a
-            Box action space given `demonstrator` or `dataset` (default: Pendulum-v1, or the dataset's env).
+            Box action space given `demonstrator` or `dataset` (default: Pendulum-v1; with `dataset`, its env).
         seed: seeds everything; overrides config["seed"] (giving both, different, is an error).
         config: dict of DPConfig overrides (DPConfig.describe() lists them).
         progress: show a tqdm progress bar during train().
@@ -237,7 +243,7 @@ class Trainer:
     # Trainer.load builds an offline trainer with dataset=CHECKPOINT_DATA: its data come from the checkpoint's buffer.
     CHECKPOINT_DATA = object()
 
-    def __init__(self, algorithm: str = "diffusion", env: str | None = None, seed: int | None = None,
+    def __init__(self, algorithm: str = "diffusion", env: str = DEFAULT_ENV, seed: int | None = None,
                  config: dict | None = None, progress: bool = True, demonstrator=None, dataset=None):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; available: {ALGORITHMS}")
