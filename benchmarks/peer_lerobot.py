@@ -14,9 +14,10 @@ why it is lerobot 0.4.4 and not 0.6.1, is in benchmarks/peer_lerobot.md. One run
    exists, else FALLBACK below (U-Net (64, 128), T_o 2, H 16, T_a 8, K 100, 10 DDIM steps), mapped key by key
    onto LeRobot's DiffusionConfig (`lerobot_config`; what cannot be matched is listed in the record's
    "differences");
-3. trains it for --updates gradient updates of --batch-size windows the way lerobot-train does (its Adam preset,
-   cosine schedule with warm-up, gradient clipping at 10, EpisodeAwareSampler dropping each episode's last
-   H - T_a - T_o + 1 frames, its normalising pre-processor), on --threads torch threads. The windows are read once
+3. trains it for --updates gradient updates (default: the preset's n_updates, our budget) of --batch-size windows
+   the way lerobot-train does (its Adam preset, cosine schedule with warm-up, gradient clipping at 10,
+   EpisodeAwareSampler dropping each episode's last H - T_a - T_o + 1 frames, its normalising pre-processor), on
+   --threads torch threads. The windows are read once
    through LeRobotDataset.__getitem__ (its delta_timestamps and padding, unchanged) and kept in memory: read per
    batch, as lerobot-train's DataLoader does, they cost ~4 ms each here, ~1 s per batch of 256 on one thread,
    which would time the data loader rather than the learner (the read is timed apart: data_read_s);
@@ -115,17 +116,20 @@ def read_dataset(path: Path) -> dict:
     return {"obs": obs[: ends[-1]], "action": action[: ends[-1]], "episode_ends": ends, "attrs": attrs}
 
 
-def our_settings(preset_key: str | None) -> tuple[dict, str]:
-    """Our policy's settings for Push-T: every DPConfig value (a preset's overrides on the defaults) and its origin."""
+def our_settings(preset_key: str | None) -> tuple[dict, str, int | None]:
+    """Our policy's settings for Push-T: every DPConfig value (a preset's overrides on the defaults), where they
+    came from, and the preset's training budget in gradient updates (its "n_updates", None if it names none)."""
     from dpedu.config import PRESETS, DPConfig
 
     keys = [preset_key] if preset_key else [ENV_ID, "gym_pusht/PushT-v0"]
     for key in keys:
         if key in PRESETS:
-            return DPConfig.from_dict(PRESETS[key]["config"]).to_dict(), f"dpedu.config.PRESETS[{key!r}]"
+            preset = PRESETS[key]
+            return (DPConfig.from_dict(preset["config"]).to_dict(), f"dpedu.config.PRESETS[{key!r}]",
+                    preset.get("n_updates"))
     if preset_key:
         raise ValueError(f"--preset {preset_key!r} is not in dpedu.config.PRESETS ({', '.join(PRESETS)})")
-    return DPConfig.from_dict(FALLBACK).to_dict(), "FALLBACK (no Push-T preset in dpedu.config.PRESETS)"
+    return DPConfig.from_dict(FALLBACK).to_dict(), "FALLBACK (no Push-T preset in dpedu.config.PRESETS)", None
 
 
 def lerobot_config(ours: dict, args) -> tuple[object, list[str]]:
@@ -346,7 +350,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=Path("dpedu/course/datasets/pusht.zarr.zip"),
                         help="a Push-T dataset in the course's layout (.zarr directory or .zarr.zip)")
-    parser.add_argument("--updates", type=int, required=True, help="gradient updates")
+    parser.add_argument("--updates", type=int, default=None,
+                        help="gradient updates (default: the preset's n_updates, our policy's budget)")
     parser.add_argument("--episodes", type=int, default=50, help="test starts: env seeds 100000 .. 100000 + N - 1")
     parser.add_argument("--batch-size", type=int, default=None, help="windows per update (default: our preset's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (torch.set_num_threads)")
@@ -362,7 +367,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also append the JSON line to this .jsonl file")
     args = parser.parse_args()
     for name in ("updates", "episodes", "threads"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise SystemExit(f"--{name} must be >= 1, got {getattr(args, name)}")
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="peer_lerobot_"))
@@ -381,7 +386,10 @@ def main() -> None:
 
     try:
         data = read_dataset(args.dataset)
-        ours, settings_from = our_settings(args.preset)
+        ours, settings_from, preset_updates = our_settings(args.preset)
+        n_updates = args.updates or preset_updates
+        if n_updates is None:
+            raise SystemExit(f"--updates is needed: {settings_from} names no n_updates")
         batch_size = args.batch_size or ours["batch_size"]
         config, differences = lerobot_config(ours, args)
         convert_s = convert(data, workdir / "lerobot")
@@ -393,7 +401,7 @@ def main() -> None:
         n_params = sum(p.numel() for p in policy.parameters())
         ours_params = sum(p.numel() for p in build_network(DPConfig.from_dict(ours), 18, 2).parameters())
 
-        trained = train(policy, preprocessor, windows, config, args.updates, batch_size, args.seed)
+        trained = train(policy, preprocessor, windows, config, n_updates, batch_size, args.seed)
         result = evaluate(policy, preprocessor, postprocessor, args.episodes, config.n_action_steps)
     finally:
         if args.workdir is None:
@@ -403,7 +411,8 @@ def main() -> None:
         "benchmark": "peer_lerobot", "library": "lerobot", "env_id": ENV_ID,
         "score": round(result["score"], 4), "max_coverage": round(result["max_coverage"], 4),
         "success": round(result["success"], 4), "episodes": result["episodes"],
-        "updates": trained["updates"], "batch_size": batch_size, "threads": args.threads, "seed": args.seed,
+        "updates": trained["updates"], "updates_asked": n_updates, "batch_size": batch_size,
+        "threads": args.threads, "seed": args.seed,
         "updates_per_s": round(trained["updates_per_s"], 3), "train_s": round(trained["train_s"], 1),
         "plan_ms": round(result["plan_ms"], 2), "plans_timed": result["plans"],
         "params": n_params, "params_dpedu_same_settings": ours_params,
