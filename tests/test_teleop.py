@@ -27,9 +27,9 @@ import pytest
 from chromium import importable, require
 
 import dpedu  # noqa: F401  (registers dpedu/PushT-v0)
-from dpedu.course.teleop import GOAL_POSE, PushTTeleop, goal_keypoints
+from dpedu.course.teleop import PushTTeleop
 from dpedu.datasets import Demonstrations, DemoWriter
-from dpedu.envs.pusht import ENV_ID, MAX_EPISODE_STEPS, TEST_START_SEED
+from dpedu.envs.pusht import ENV_ID, GOAL_POSE, MAX_EPISODE_STEPS, TEST_START_SEED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,12 +146,12 @@ def test_discard_writes_nothing_and_each_start_takes_a_fresh_seed(tmp_path):
     assert [e["seed"] for e in map(Demonstrations.open(path).episode, range(3))] == [1, 5, 5]
 
 
-def test_the_goal_drawn_is_the_goal_the_env_scores():
-    env = gym.make(ENV_ID)
-    keypoints = goal_keypoints(env)
-    obs, info = env.reset(options={"state": [256.0, 450.0, *GOAL_POSE]})
+def test_the_goal_drawn_is_the_goal_the_env_scores(tmp_path):
+    """The green T the widget draws is where the block must go: the block put there covers it fully."""
+    widget = PushTTeleop(tmp_path / "demos.zarr")
+    obs, info = gym.make(ENV_ID).reset(options={"state": [256.0, 450.0, *GOAL_POSE]})  # the agent off the T
     assert info["coverage"] > 0.999
-    np.testing.assert_allclose(keypoints, obs[:16], atol=1e-4)
+    np.testing.assert_allclose(widget.goal, obs[:16], atol=1e-4)
 
 
 def test_refused_clicks_say_why_in_the_status_line_and_write_nothing(tmp_path):

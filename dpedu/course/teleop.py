@@ -22,7 +22,6 @@ widget before. Seeds from dpedu.envs.pusht.TEST_START_SEED on are the test start
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -32,12 +31,9 @@ import numpy as np
 import traitlets
 
 from dpedu.datasets import Demonstrations, DemoWriter
-from dpedu.envs.pusht import ENV_ID, MAX_EPISODE_STEPS, TEST_START_SEED
+from dpedu.envs.pusht import ENV_ID, GOAL_POSE, MAX_EPISODE_STEPS, TABLE, TEST_START_SEED, keypoints
 
-# gym-pusht's goal pose of the T (x, y, angle): PushTEnv._setup's goal_pose.
-GOAL_POSE = (256.0, 256.0, math.pi / 4)
 OBS_DIM, ACT_DIM, STATE_DIM = 18, 2, 5  # 8 keypoints (x, y) then the agent; the target; Chi et al.'s data/state
-ARENA = 512.0  # actions are targets in [0, 512]^2
 
 
 class PushTTeleop(anywidget.AnyWidget):
@@ -82,7 +78,7 @@ class PushTTeleop(anywidget.AnyWidget):
         self.n_saved = saved.n_episodes
         self._used_seeds = {saved.episode(i)["seed"] for i in range(saved.n_episodes)}
         self.env = gym.make(ENV_ID)
-        self.goal = goal_keypoints(self.env).tolist()
+        self.goal = keypoints(GOAL_POSE).ravel().tolist()  # (16,): x0, y0, ..., x7, y7 as in the observation
         self.episode_seed: int | None = None
         self._obs = self._actions = self._states = None  # the running episode's o_t, a_t, state_t
         self.on_msg(self.handle_message)
@@ -112,8 +108,8 @@ class PushTTeleop(anywidget.AnyWidget):
             action = None
         if action is None or action.shape != (ACT_DIM,) or not np.all(np.isfinite(action)):
             raise ValueError(f"target must be 2 finite numbers (x, y), got {target!r}")
-        if np.any(action < 0) or np.any(action > ARENA):
-            raise ValueError(f"target must lie in [0, {ARENA:g}]^2 (env coordinates), got {target!r}")
+        if np.any(action < 0) or np.any(action > TABLE):
+            raise ValueError(f"target must lie in [0, {TABLE:g}]^2 (env coordinates), got {target!r}")
         self._actions.append(action.astype(np.float32))
         obs, _, terminated, truncated, info = self.env.step(self._actions[-1])
         self._obs.append(obs)
@@ -196,9 +192,3 @@ class PushTTeleop(anywidget.AnyWidget):
 def _episodes(n: int) -> str:
     return f"{n} episode" if n == 1 else f"{n} episodes"
 
-
-def goal_keypoints(env: gym.Env) -> np.ndarray:
-    """The goal T's 8 keypoints, (16,) in the observation's order: the block's, with the block put on the goal."""
-    agent = (256.0, 450.0)  # anywhere off the goal T
-    obs, _ = env.reset(options={"state": [*agent, *GOAL_POSE]})
-    return np.asarray(obs[:16], dtype=np.float64)
