@@ -28,7 +28,7 @@ from chromium import importable, require
 
 import dpedu  # noqa: F401  (registers dpedu/PushT-v0)
 from dpedu.course.teleop import PushTTeleop
-from dpedu.datasets import Demonstrations, DemoWriter
+from dpedu.datasets import Demonstrations, DemoWriter, record, replay
 from dpedu.envs.pusht import ENV_ID, GOAL_POSE, MAX_EPISODE_STEPS, TEST_START_SEED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +75,10 @@ def test_an_episode_holds_the_targets_sent_and_replays_to_its_observations(tmp_p
         np.testing.assert_allclose(episode["obs"][t], obs, atol=1e-4, err_msg=f"step {t}")
         np.testing.assert_allclose(episode["state"][t], info["state"], atol=1e-6, err_msg=f"step {t}")
         obs, _, _, _, info = env.step(action)
+    # ... and from its stored initial state, as dpedu.datasets.replay checks a shipped episode.
+    replayed = replay(path, 0)
+    assert replayed["steps"] == 25 and replayed["obs_error"] < 1e-3
+    np.testing.assert_array_equal(episode["keypoint"], episode["obs"][:, :16].reshape(-1, 8, 2))
 
 
 def test_reaching_the_goal_ends_the_episode_and_appends_it(tmp_path):
@@ -99,6 +103,33 @@ def test_reaching_the_goal_ends_the_episode_and_appends_it(tmp_path):
     np.testing.assert_array_equal(episode["action"], np.stack(sent))
     send(widget, type="step", target=[100.0, 100.0])  # a tick crossing the episode's end: dropped
     assert widget.phase == "idle" and Demonstrations.open(path).n_steps == len(sent)
+
+
+class HoldStill:
+    """A demonstrator of your own (docs/your-own-task.md): it keeps the agent's target where the agent starts."""
+
+    def reset(self):
+        self.target = None
+
+    def act(self, obs):
+        if self.target is None:
+            self.target = np.asarray(obs[16:18], dtype=np.float32)
+        return self.target
+
+
+def test_teleop_and_recorded_episodes_share_one_dataset(tmp_path):
+    """A dataset `record` wrote (Push-T's arrays, keypoints included) takes the widget's episodes, and back."""
+    path = tmp_path / "demos.zarr"
+    record(ENV_ID, path, n_episodes=1, demonstrator=HoldStill(), only_successful=False, progress=False)
+    widget = PushTTeleop(path)
+    assert widget.n_saved == 1
+    send(widget, type="start")
+    assert widget.episode_seed == 1  # seed 0 is the recorded episode's
+    send(widget, type="step", target=[300.0, 300.0])
+    send(widget, type="save")
+    record(ENV_ID, path, n_episodes=3, demonstrator=HoldStill(), only_successful=False, progress=False)
+    data = Demonstrations.open(path)
+    assert data.episode_seeds.tolist() == [0, 1, 2] and set(data.attrs["source"].split("+")) >= {"teleop"}
 
 
 def test_the_time_limit_stops_the_clock_until_save_or_discard(tmp_path):

@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 import traitlets
 
-from dpedu.datasets import Demonstrations, DemoWriter
+from dpedu.datasets import EXTRA_ARRAYS, Demonstrations, DemoWriter
 from dpedu.envs.pusht import ENV_ID, GOAL_POSE, MAX_EPISODE_STEPS, TABLE, TEST_START_SEED, keypoints
 
 OBS_DIM, ACT_DIM, STATE_DIM = 18, 2, 5  # 8 keypoints (x, y) then the agent; the target; Chi et al.'s data/state
@@ -72,12 +72,13 @@ class PushTTeleop(anywidget.AnyWidget):
         self.path = Path(path)
         self.seed = None if seed is None else int(seed)
         # Created (or opened, checked for env and shapes) now, so a wrong path fails before anyone demonstrates.
+        # The same arrays as the planner's datasets (`dpedu dataset record`), so either can append to the other.
+        self.env = gym.make(ENV_ID)
         self.writer = DemoWriter(self.path, ENV_ID, obs_dim=OBS_DIM, act_dim=ACT_DIM, state_dim=STATE_DIM,
-                                 source="teleop")
+                                 extras={"keypoint": (8, 2)}, obs_type=self.env.unwrapped.obs_type, source="teleop")
         saved = Demonstrations.open(self.path)
         self.n_saved = saved.n_episodes
-        self._used_seeds = {saved.episode(i)["seed"] for i in range(saved.n_episodes)}
-        self.env = gym.make(ENV_ID)
+        self._used_seeds = set(saved.episode_seeds.tolist())
         self.goal = keypoints(GOAL_POSE).ravel().tolist()  # (16,): x0, y0, ..., x7, y7 as in the observation
         self.episode_seed: int | None = None
         self._obs = self._actions = self._states = None  # the running episode's o_t, a_t, state_t
@@ -177,8 +178,9 @@ class PushTTeleop(anywidget.AnyWidget):
         # o_0..o_{L-1} with a_0..a_{L-1}: the observation after the last action has no label and is not stored.
         steps = len(self._actions)
         coverage = self.scene["coverage"]
-        self.writer.append_episode(np.stack(self._obs[:steps]), np.stack(self._actions), seed=self.episode_seed,
-                                   state=np.stack(self._states[:steps]))
+        obs = np.stack(self._obs[:steps])  # (L, 18)
+        self.writer.append_episode(obs, np.stack(self._actions), seed=self.episode_seed,
+                                   state=np.stack(self._states[:steps]), **EXTRA_ARRAYS[ENV_ID](obs))
         self.n_saved += 1
         self._end()
         self.status = (f"{why} (seed {self.episode_seed}, coverage {coverage:.2f}): episode saved; "
