@@ -5,7 +5,7 @@
 
 const ARENA = 512; // env coordinates: x to the right, y downwards, 0..512 (gym-pusht draws pymunk's y downwards)
 const TICK_MS = 100;
-const COLORS = { goal: "LightGreen", block: "LightSlateGray", agent: "RoyalBlue", target: "Crimson", wall: "LightGray" };
+const COLORS = { goal: "LightGreen", block: "LightSlateGray", agent: "RoyalBlue", target: "Red", wall: "LightGray" };
 const AGENT_RADIUS = 15; // gym-pusht's agent, a circle of radius 15
 
 // The view that last met the learner (a click on Start, the mouse on its canvas) drives the clock: a widget shown in
