@@ -1,6 +1,10 @@
-"""The `dpedu` command (also `python -m dpedu`): train | evaluate | config | learner-edition.
+"""The `dpedu` command (also `python -m dpedu`): train | evaluate | dataset | config | learner-edition.
 
     dpedu train --env Pendulum-v1 --preset --out runs/a          # the course's "Pendulum in a minute"
+    dpedu dataset record --env dpedu/Detour-v0 --episodes 200 --out data/detour.zarr --workers 2
+    dpedu train --dataset data/detour.zarr --updates 20000 --out runs/c      # offline: the paper's setting
+    dpedu dataset info data/detour.zarr                          # one JSON line
+    dpedu dataset pack data/detour.zarr data/detour.zarr.zip     # the one-file, read-only form
     dpedu train --env Pendulum-v1 --total-timesteps 50000 --set hidden_dim=128 --set seed=1 --out runs/a
     dpedu train --total-timesteps 20000 --save-trainer --out runs/b          # then, later:
     dpedu train --total-timesteps 30000 --resume runs/b/trainer.pt --save-trainer --out runs/b
@@ -86,14 +90,14 @@ def parse_set(items: list[str], parser: argparse.ArgumentParser) -> dict:
 
 def train_plan(args, parser) -> tuple[dict, int]:
     """(config overrides, total_timesteps) from --preset, --set and --total-timesteps, validated."""
-    overrides, total = {}, args.total_timesteps
+    overrides, total, env = {}, args.total_timesteps, args.env or "Pendulum-v1"
     if args.preset:
-        if args.env not in PRESETS:
-            parser.error(f"--preset: no preset for --env {args.env}; presets exist for {', '.join(PRESETS)}")
+        if env not in PRESETS:
+            parser.error(f"--preset: no preset for --env {env}; presets exist for {', '.join(PRESETS)}")
         if args.resume:
             parser.error(f"--preset with --resume {args.resume}: the checkpoint fixes the config; drop --preset")
-        overrides = dict(PRESETS[args.env]["config"])
-        total = total or PRESETS[args.env]["total_timesteps"]
+        overrides = dict(PRESETS[env]["config"])
+        total = total or PRESETS[env]["total_timesteps"]
     overrides.update(parse_set(args.set, parser))
     if args.resume and args.set:
         parser.error(f"--resume {args.resume}: the checkpoint fixes the config; drop --set {' '.join(args.set)}")
@@ -110,13 +114,55 @@ def make_trainer(args, overrides: dict, parser: argparse.ArgumentParser):
 
     try:
         if not args.resume:
-            return Trainer("diffusion", env=args.env, config=overrides, progress=not args.no_progress)
+            return Trainer("diffusion", env=args.env or "Pendulum-v1", config=overrides,
+                           progress=not args.no_progress, dataset=args.dataset)
         trainer = Trainer.load(args.resume, progress=not args.no_progress)
     except (FileNotFoundError, TypeError, ValueError) as e:
         parser.error(f"--resume: {e}" if args.resume else str(e))
-    if args.env != trainer.env_id:
+    if args.env is not None and args.env != trainer.env_id:
         parser.error(f"--env {args.env}, but {args.resume} trained on {trainer.env_id}")
     return trainer
+
+
+def check_data_flags(args, parser) -> None:
+    """--dataset (offline, counted in --updates) and the online flags (--total-timesteps) do not mix; the env of a
+    dataset is the dataset's. Reads the dataset's attrs only (no torch)."""
+    if args.dataset is None:
+        if args.updates is not None and not args.resume:
+            parser.error("--updates counts gradient updates on a dataset: give --dataset PATH (online training "
+                         "counts --total-timesteps)")
+        return
+    if args.resume:
+        parser.error(f"--dataset with --resume {args.resume}: the checkpoint holds its data; drop --dataset")
+    if args.total_timesteps is not None:
+        parser.error("--dataset trains offline, with no environment steps: give --updates N (gradient updates), "
+                     "not --total-timesteps")
+    if args.updates is None:
+        parser.error("--dataset needs --updates N, the gradient updates to make")
+    from dpedu.datasets import Demonstrations
+
+    try:
+        with Demonstrations.open(args.dataset) as data:
+            env = data.env_id
+    except (FileNotFoundError, TypeError, ValueError) as e:
+        parser.error(f"--dataset: {e}")
+    if args.env is not None and args.env != env:
+        parser.error(f"--env {args.env}, but --dataset {args.dataset} holds demonstrations of {env}")
+    args.env = env
+
+
+def check_run_length(trainer, args, total: int, parser) -> int:
+    """The length of this run: --updates for a trainer that learns from a dataset, else environment steps."""
+    if trainer.offline:
+        if args.total_timesteps is not None or args.updates is None:
+            parser.error(f"--resume {args.resume} learns from a dataset: give --updates N (gradient updates), not "
+                         "--total-timesteps")
+        return args.updates
+    if args.updates is not None:
+        parser.error(f"--updates is for a trainer that learns from a dataset; {args.resume} collects from a "
+                     "demonstrator: give --total-timesteps")
+    check_updates_will_run(trainer, total, parser)
+    return total
 
 
 def check_updates_will_run(trainer, total: int, parser) -> None:
@@ -129,15 +175,16 @@ def check_updates_will_run(trainer, total: int, parser) -> None:
                      f"--set warmup_steps=N with N < {trainer.env_steps + total}")
 
 
-def resume_command(out: Path, remaining: int) -> str:
+def resume_command(out: Path, remaining: int, flag: str = "--total-timesteps") -> str:
     """The command that finishes an interrupted run in its own folder (a path with spaces quoted for the shell)."""
     trainer_pt, folder = shlex.quote(str(out / "trainer.pt")), shlex.quote(str(out))
-    return f"dpedu train --resume {trainer_pt} --total-timesteps {remaining} --save-trainer --out {folder}"
+    return f"dpedu train --resume {trainer_pt} {flag} {remaining} --save-trainer --out {folder}"
 
 
 def cmd_train(args, parser) -> int:
     from dpedu.runtime.run_folder import RunFolder, RunFolderError
 
+    check_data_flags(args, parser)
     overrides, total = train_plan(args, parser)
     if args.out.strip() == "" or Path(args.out).is_file():  # the cheap half of RunFolder's checks, before torch
         parser.error("--out is empty: give a folder for the run, e.g. --out runs/a" if not args.out.strip()
@@ -158,7 +205,7 @@ def cmd_train(args, parser) -> int:
             parser.error("--resume, --save-trainer and --save-every are single-process only: a trainer checkpoint "
                          "holds one process's data")
         trainer = make_trainer(args, overrides, parser)  # checks the env id and the config; collects nothing
-        check_updates_will_run(trainer, total, parser)
+        total = check_run_length(trainer, args, total, parser)
         try:
             folder = RunFolder(args.out, overwrite=args.overwrite, continuing=continuing)
             if distributed.is_main_process():
@@ -174,28 +221,35 @@ def cmd_train(args, parser) -> int:
 
 
 def train_and_publish(trainer, total: int, args, folder) -> int:
-    """Train in chunks of --save-every steps, publishing a resumable run folder after each; on Ctrl-C
-    publish what there is and print the command that goes on."""
+    """Train in chunks of --save-every steps (updates, offline), publishing a resumable run folder after each; on
+    Ctrl-C publish what there is and print the command that goes on."""
     from dpedu.runtime import distributed
     from dpedu.runtime.interrupt import TrainingInterrupted
 
-    start, target = time.perf_counter(), trainer.env_steps + total
+    # Online a run counts environment steps, offline (--dataset) gradient updates.
+    def done() -> int:
+        return trainer.n_updates if trainer.offline else trainer.env_steps
+
+    what, flag = ("gradient update", "--updates") if trainer.offline else ("environment step", "--total-timesteps")
+    start, target = time.perf_counter(), done() + total
     chunk = args.save_every or total
     bar = None
     if chunk < total and trainer.progress:  # one bar over the whole run, not one per chunk
         from tqdm.auto import tqdm
 
         trainer.progress = False
-        bar = tqdm(total=total, unit="step", desc="train", disable=not distributed.is_main_process())
-    while trainer.env_steps < target:
+        bar = tqdm(total=total, unit=what.split()[-1], desc="train", disable=not distributed.is_main_process())
+    while done() < target:
         try:
             # train(N) twice equals train(2N) bit for bit (tests/test_resume.py): chunks change no number.
-            steps = min(chunk, target - trainer.env_steps)
-            # A chunk that ends before the first update only collects (train() refuses it: it has no policy).
-            metrics = (trainer.train if steps >= trainer.steps_to_first_update() else trainer.collect)(steps)
+            steps = min(chunk, target - done())
+            if trainer.offline:
+                metrics = trainer.train(n_updates=steps)
+            else:  # a chunk that ends before the first update only collects (train() refuses it: it has no policy)
+                metrics = (trainer.train if steps >= trainer.steps_to_first_update() else trainer.collect)(steps)
             if bar is not None:
-                bar.update(total - (target - trainer.env_steps) - bar.n)
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", updates=metrics["n_updates"], saved=trainer.env_steps)
+                bar.update(total - (target - done()) - bar.n)
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", updates=metrics["n_updates"], saved=done())
         except KeyboardInterrupt as e:
             # The first Ctrl-C stops at a step boundary (TrainingInterrupted: the trainer is consistent); a second
             # one stops mid-step, and then only the last periodic save is sound.
@@ -204,13 +258,13 @@ def train_and_publish(trainer, total: int, args, folder) -> int:
                 bar.close()
             if consistent and distributed.is_main_process():
                 path = publish(trainer, folder, trainer.metrics(interrupted=True), with_trainer=True)
-                print(f"\ninterrupted at environment step {trainer.env_steps} of {target}; saved {path}/trainer.pt"
-                      f"\nresume with:\n  {resume_command(path, target - trainer.env_steps)}", file=sys.stderr)
+                print(f"\ninterrupted at {what} {done()} of {target}; saved {path}/trainer.pt"
+                      f"\nresume with:\n  {resume_command(path, target - done(), flag)}", file=sys.stderr)
             else:
                 print("\ninterrupted mid-step: nothing new saved"
                       + (f"; the last periodic save is in {folder.path}" if args.save_every else ""), file=sys.stderr)
             return EXIT_INTERRUPTED
-        if trainer.env_steps < target and distributed.is_main_process():
+        if done() < target and distributed.is_main_process():
             publish(trainer, folder, metrics, with_trainer=True)
     if bar is not None:
         bar.close()
@@ -237,7 +291,8 @@ def publish(trainer, folder, metrics: dict, with_trainer: bool) -> Path:
         writers["policy.pt"] = trainer.policy.save
     if with_trainer:
         writers["trainer.pt"] = trainer.save
-    writers["config.json"] = write_json({"env": trainer.env_id, **trainer.config.to_dict()})
+    dataset = {"dataset": trainer.dataset} if trainer.offline else {}
+    writers["config.json"] = write_json({"env": trainer.env_id, **dataset, **trainer.config.to_dict()})
     writers["metrics.json"] = write_json(metrics)
     return folder.publish(writers)
 
@@ -306,24 +361,88 @@ def cmd_evaluate(args, parser) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- dataset
+
+
+def cmd_dataset(args, parser) -> int:
+    """record | info | pack (dpedu/datasets.py); bad input exits 2 with the reason, Ctrl-C says how to go on."""
+    from dpedu import datasets
+
+    try:
+        if args.dataset_command == "record":
+            summary = datasets.record(args.env, args.out, args.episodes, seed_start=args.seed_start,
+                                      workers=args.workers, progress=not args.no_progress)
+            print(json.dumps(summary))
+        elif args.dataset_command == "info":
+            with datasets.Demonstrations.open(args.path) as data:
+                print(json.dumps(data.summary()))
+        else:
+            dst = datasets.pack(args.src, args.dst, overwrite=args.overwrite)
+            print(f"{dst} ({dst.stat().st_size / 2**20:.2f} MiB)")
+    except (FileNotFoundError, TypeError, ValueError) as e:
+        parser.error(str(e))
+    except KeyboardInterrupt as e:
+        print(f"\n{e}" if str(e) else "\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def add_dataset_parser(sub) -> argparse.ArgumentParser:
+    dataset = sub.add_parser("dataset", formatter_class=HelpFormatter,
+                             help="record, inspect and pack demonstration datasets (Chi et al.'s zarr layout)",
+                             description="Demonstration datasets on disk (dpedu/datasets.py): a .zarr directory "
+                                         "(appendable) or a .zarr.zip file (read-only), in Chi et al.'s layout.")
+    commands = dataset.add_subparsers(dest="dataset_command", required=True, metavar="{record,info,pack}")
+    rec = commands.add_parser("record", formatter_class=HelpFormatter,
+                              help="record a task's built-in demonstrator into a dataset (resumable)",
+                              description="Run the task's built-in demonstrator from env.reset(seed=S), S = "
+                                          "--seed-start, +1, ..., until --out holds --episodes successful episodes "
+                                          "(failed ones are skipped and noted). Run it again after Ctrl-C: it goes "
+                                          "on where it stopped. Prints a JSON summary.")
+    rec.add_argument("--env", required=True, help="a task with a built-in demonstrator, e.g. dpedu/Detour-v0")
+    rec.add_argument("--episodes", type=positive_int, required=True, help="episodes the dataset should hold")
+    rec.add_argument("--out", required=True, help="the dataset, a <name>.zarr directory (created or appended to)")
+    rec.add_argument("--workers", type=positive_int, default=1, help="processes recording episodes in parallel")
+    rec.add_argument("--seed-start", type=int, default=0, help="the first episode seed to try")
+    rec.add_argument("--no-progress", action="store_true", help="no progress bar")
+    info = commands.add_parser("info", formatter_class=HelpFormatter, help="one JSON line about a dataset",
+                               description="Print the dataset's env, episodes, steps, arrays and source as JSON.")
+    info.add_argument("path", help="a .zarr directory or a .zarr.zip file")
+    pack = commands.add_parser("pack", formatter_class=HelpFormatter, help="write a dataset as one .zarr.zip file",
+                               description="Write the whole episodes of SRC as the one read-only file DST "
+                                           "(<name>.zarr.zip), the form the package ships.")
+    pack.add_argument("src", help="a .zarr directory (or .zarr.zip)")
+    pack.add_argument("dst", help="the file to write, <name>.zarr.zip")
+    pack.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    return dataset
+
+
 # ---------------------------------------------------------------- the parser
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     envs = ", ".join(PRESETS)
     parser = argparse.ArgumentParser(prog="dpedu", description=__doc__, formatter_class=HelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,config,learner-edition}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{train,evaluate,dataset,config,learner-edition}")
 
     train = sub.add_parser("train", formatter_class=HelpFormatter,
                            help="collect demonstrations and train a diffusion policy",
-                           description=f"Collect demonstrations and train a diffusion policy. Built-in tasks: {envs}.")
-    train.add_argument("--env", default="Pendulum-v1", help=f"the task, one of: {envs}")
+                           description=f"Collect demonstrations and train a diffusion policy, or (--dataset) learn "
+                                       f"from demonstrations on disk. Built-in tasks: {envs}.")
+    train.add_argument("--env", default=None,
+                       help=f"the task, one of: {envs}; with --dataset, the dataset's (default: Pendulum-v1)")
     train.add_argument("--preset", action="store_true",
                        help="start from the course's configuration for --env and its step count (`dpedu config "
                             "--help` lists them); --set and --total-timesteps override it")
     train.add_argument("--total-timesteps", type=positive_int, default=None,
                        help=f"environment steps of demonstration to collect (default: {DEFAULT_TIMESTEPS}, or the "
                             "preset's with --preset)")
+    train.add_argument("--dataset", default=None, metavar="PATH",
+                       help="learn offline from this dataset (.zarr or .zarr.zip; `dpedu dataset`): no demonstrator "
+                            "acts, and --updates counts the run")
+    train.add_argument("--updates", type=positive_int, default=None, metavar="N",
+                       help="gradient updates to make on --dataset (or on a resumed offline trainer)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key (repeatable); `dpedu config` lists them")
     train.add_argument("--out", default="runs/latest",
@@ -332,9 +451,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     train.add_argument("--save-trainer", action="store_true",
                        help="also write trainer.pt, a checkpoint `--resume` continues from bit for bit")
     train.add_argument("--save-every", type=positive_int, default=None, metavar="N",
-                       help="publish a resumable run folder (with trainer.pt) every N environment steps")
+                       help="publish a resumable run folder (with trainer.pt) every N environment steps (gradient "
+                            "updates with --dataset)")
     train.add_argument("--resume", default=None, metavar="TRAINER_PT",
-                       help="continue the training a trainer.pt holds for --total-timesteps more steps")
+                       help="continue the training a trainer.pt holds for --total-timesteps more steps (--updates "
+                            "more updates for an offline one)")
     train.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -358,6 +479,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     sub.add_parser("config", formatter_class=HelpFormatter, help="list every config key with its default",
                    description=f"List every config key with its default and meaning.\n\nPresets (--preset):\n{presets}")
 
+    dataset = add_dataset_parser(sub)
+
     from dpedu.course import edition  # the standard library only until it writes
 
     learner = sub.add_parser("learner-edition", formatter_class=HelpFormatter,
@@ -367,7 +490,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                                          "folded try-this answer removed and all outputs cleared (docs/course.md). "
                                          "Open it with `jupyter lab OUT_DIR`.")
     edition.add_arguments(learner)
-    return parser, {"train": train, "evaluate": ev, "learner-edition": learner}
+    return parser, {"train": train, "evaluate": ev, "dataset": dataset, "learner-edition": learner}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.seed < 0:
                 commands["evaluate"].error(f"--seed must be >= 0, got {args.seed}")
             return cmd_evaluate(args, commands["evaluate"])
+        if args.command == "dataset":
+            return cmd_dataset(args, commands["dataset"])
         if args.command == "learner-edition":
             from dpedu.course import edition
 

@@ -13,6 +13,10 @@ With the defaults (warmup 500, train_freq 1, gradient_steps 1) train(50_000) mak
 on 250 episodes. The normalisers are fitted just before the first update: observations min-max over
 the buffer, actions to the action space's bounds (so clipping x^0's estimate to [-1, 1] is the action limit).
 
+Offline (the paper's setting), `Trainer(..., dataset=path)`: the buffer holds a fixed dataset of demonstrations
+(dpedu/datasets.py), loaded once; there is no demonstrator, no DART and no collection, and train(n_updates=N)
+makes N gradient updates. Everything else below is the same.
+
 One gradient update (Ho et al. 2020, Algorithm 1, with the observation window as condition):
 
     (o, A^0) ~ buffer,  k ~ U{1..K},  eps ~ N(0, I)
@@ -47,9 +51,11 @@ import torch.nn.functional as F
 
 from dpedu.config import DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
+from dpedu.datasets import Demonstrations, fill_buffer
 from dpedu.diffusion.sampler import check_prediction_type, make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
-from dpedu.envs import make_demonstrator
+from dpedu.envs import DEMONSTRATORS, make_demonstrator
+from dpedu.envs.demonstrator import CheckedDemonstrator
 from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.networks import build_network
 from dpedu.policy import DiffusionPolicy
@@ -189,6 +195,26 @@ def check_timesteps(n, name: str) -> int:
     return int(n)
 
 
+class _DefaultEnv(str):
+    """The Trainer's default env: Pendulum-v1, or with dataset= the dataset's. A str (so it reads as one), told
+    apart from an env="Pendulum-v1" given by hand by identity."""
+
+
+DEFAULT_ENV = _DefaultEnv("Pendulum-v1")
+
+
+def _check_data_source(env, demonstrator, dataset) -> str:
+    """The env id a trainer learns on: env, or the dataset's; ValueError for a mix that cannot be meant."""
+    if dataset is None or dataset is Trainer.CHECKPOINT_DATA:
+        return str(env) if env is DEFAULT_ENV else env
+    if demonstrator is not None:
+        raise ValueError("give a demonstrator (online: it acts while training) or a dataset (offline), not both")
+    if env is not DEFAULT_ENV and env is not None and env != dataset.env_id:
+        raise ValueError(f"the dataset holds demonstrations of {dataset.env_id!r}, not of env={env!r}; leave env out "
+                         "(it defaults to the dataset's)")
+    return dataset.env_id
+
+
 def _stack_rows(rows: list[np.ndarray], dim: int) -> torch.Tensor:
     """A list of equal-shape arrays as one tensor (dtype kept); (0, dim) float32 when empty."""
     return torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, dim)
@@ -199,18 +225,26 @@ class Trainer:
 
     Args:
         algorithm: "diffusion".
-        env: a gymnasium id with a built-in demonstrator (dpedu.envs.DEMONSTRATORS).
+        env: a gymnasium id with a built-in demonstrator (dpedu.envs.DEMONSTRATORS), or any registered id with a
+            Box action space given `demonstrator` or `dataset` (default: Pendulum-v1; with `dataset`, its env).
         seed: seeds everything; overrides config["seed"] (giving both, different, is an error).
         config: dict of DPConfig overrides (DPConfig.describe() lists them).
         progress: show a tqdm progress bar during train().
+        demonstrator: your own demonstrator object, reset() and act(obs) (dpedu.envs.demonstrator.CheckedDemonstrator
+            says what else it may offer; docs/your-own-task.md); None: the env's built-in one.
+        dataset: learn offline from a dataset on disk (a path or dpedu.datasets.Demonstrations): then
+            train(n_updates=N), and no demonstrator acts.
 
     Under torchrun (`torchrun --nproc_per_node=N -m dpedu train ...`) every rank collects its own data and
     DistributedDataParallel averages the gradients: one update sees N * batch_size samples (docs/scaling-out.md;
     the helpers in dpedu/runtime/distributed.py). In one process nothing of that happens.
     """
 
-    def __init__(self, algorithm: str = "diffusion", env: str = "Pendulum-v1", seed: int | None = None,
-                 config: dict | None = None, progress: bool = True):
+    # Trainer.load builds an offline trainer with dataset=CHECKPOINT_DATA: its data come from the checkpoint's buffer.
+    CHECKPOINT_DATA = object()
+
+    def __init__(self, algorithm: str = "diffusion", env: str = DEFAULT_ENV, seed: int | None = None,
+                 config: dict | None = None, progress: bool = True, demonstrator=None, dataset=None):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; available: {ALGORITHMS}")
         if config is not None and not isinstance(config, dict):
@@ -221,14 +255,28 @@ class Trainer:
                 raise ValueError(f"seed={seed!r} and config['seed']={config['seed']!r} disagree; give one")
             config["seed"] = seed
         self.config = cfg = DPConfig.from_dict(config)
+        if dataset is not None and dataset is not Trainer.CHECKPOINT_DATA:
+            dataset = Demonstrations.open(dataset)
+        env = _check_data_source(env, demonstrator, dataset)
         self.env_id, self.progress = env, progress
         self.action_space = check_env_id(env)
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
         self.device = distributed.rank_device(resolve_device(cfg.device))
         data_seed = distributed.data_seed(cfg.seed)  # cfg.seed in a single process
 
-        # The data: a demonstrator acting in the environment, whole episodes into a FIFO buffer.
-        self.demonstrator = make_demonstrator(env, data_seed, cfg.explore_noise)
+        # The data: a demonstrator acting in the environment, whole episodes into a FIFO buffer; or (offline) a
+        # dataset's episodes, put in the buffer once below.
+        self.dataset = None if dataset is None or dataset is Trainer.CHECKPOINT_DATA else dataset.summary()
+        if dataset is not None:
+            self.demonstrator = None
+        elif demonstrator is not None:
+            self.demonstrator = CheckedDemonstrator(demonstrator, self.action_space)
+        else:
+            try:
+                self.demonstrator = make_demonstrator(env, data_seed, cfg.explore_noise)
+            except ValueError as e:
+                raise ValueError(f"{e}; for another env pass demonstrator=your_object or dataset=path "
+                                 "(docs/your-own-task.md)") from None
         self.env = gym.make(env)
         space = self.env.observation_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
@@ -236,8 +284,12 @@ class Trainer:
             raise TypeError(f"{env} has a {type(space).__name__} observation space of shape {space.shape}; the "
                             "Trainer needs a 1-D Box (a flat vector of observations), e.g. wrap a Dict space "
                             "with gymnasium.wrappers.FlattenObservation")
-        self._obs, _ = self.env.reset(seed=data_seed)
+        self._obs = None if self.offline else self.env.reset(seed=data_seed)[0]
         self.obs_dim, self.act_dim = space.shape[0], self.action_space.shape[0]
+        if self.dataset is not None and (dataset.obs_dim, dataset.act_dim) != (self.obs_dim, self.act_dim):
+            self.env.close()
+            raise ValueError(f"the dataset's observations and actions have {dataset.obs_dim} and {dataset.act_dim} "
+                             f"entries, {env}'s {self.obs_dim} and {self.act_dim}")
         self._episode: tuple[list, list] = ([], [])  # (observations, actions) of the episode in progress
         # The noise schedule and the policy's sampler check their own settings (a linear schedule that exhausts
         # float32, DDIM's eta) here, before the buffer is allocated and long before the first plan.
@@ -254,6 +306,9 @@ class Trainer:
         self.ddp_model = distributed.data_parallel(self.model, self.device)
         self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
         self.env_steps = self.episodes = 0
+        if self.dataset is not None:
+            fill_buffer(self.buffer, dataset)
+            self.episodes = dataset.n_episodes
         # One generator for batches and noise.
         self.generator = torch.Generator(self.device).manual_seed(data_seed)
         self.obs_normalizer: Normalizer | None = None
@@ -263,10 +318,16 @@ class Trainer:
         self.timings = {"collect_s": 0.0, "update_s": 0.0}
         self._policy: DiffusionPolicy | None = None
 
+    @property
+    def offline(self) -> bool:
+        """Whether this trainer learns from a fixed dataset (no demonstrator, no collection)."""
+        return self.demonstrator is None
+
     # ------------------------------------------------------------------ the algorithm
 
-    def train(self, total_timesteps: int) -> dict:
+    def train(self, total_timesteps: int | None = None, n_updates: int | None = None) -> dict:
         """Collect total_timesteps demonstration steps, updating the network as the module docstring says.
+        Offline (a trainer made with dataset=): train(n_updates=N) makes N gradient updates on the dataset.
 
         Returns a metrics dict: loss (mean over the last 100 updates), loss_history ((updates, mean loss of
         those 100) every 100 updates), n_updates, env_steps, episodes, wall_time_s, collect_s, update_s,
@@ -276,6 +337,13 @@ class Trainer:
         gradient update at all on a trainer that has made none (it ends before warmup_steps) is refused
         before collecting: collect() gathers demonstrations without updating.
         """
+        if self.offline:
+            return self._train_offline(total_timesteps, n_updates)
+        if n_updates is not None:
+            raise ValueError(f"train(n_updates={n_updates!r}) is for a trainer that learns from a dataset; this one "
+                             "collects from a demonstrator: give train(total_timesteps=N), environment steps")
+        if total_timesteps is None:
+            raise TypeError("train() needs total_timesteps, the environment steps to collect")
         total_timesteps = check_timesteps(total_timesteps, "total_timesteps")
         cfg = self.config
         if total_timesteps < self.steps_to_first_update():
@@ -292,15 +360,32 @@ class Trainer:
                           RuntimeWarning, stacklevel=2)
         return self.metrics(wall_time_s=wall_time_s)
 
+    def _train_offline(self, total_timesteps, n_updates) -> dict:
+        """n_updates gradient updates on the dataset in the buffer; Ctrl-C stops after the current one."""
+        if total_timesteps is not None:
+            raise ValueError(f"train({total_timesteps!r}): this trainer learns from a dataset and collects no "
+                             "environment steps; give train(n_updates=N), the gradient updates to make")
+        if n_updates is None:
+            raise TypeError("train() needs n_updates, the gradient updates to make on the dataset")
+        n_updates = check_timesteps(n_updates, "n_updates")
+        with TrainingRun(n_updates, self.timings, self.progress, self._progress_postfix, unit="update",
+                         finish="train(n_updates={})") as run:
+            for _ in run.steps():
+                with run.timed("update_s"):
+                    self.update()
+        return self.metrics(wall_time_s=run.wall_time_s)
+
     def collect(self, n_steps: int) -> dict:
         """Collect n_steps demonstration steps into the buffer, with no gradient update (even past warmup_steps).
         Returns the metrics dict as train() does."""
+        if self.offline:
+            raise ValueError("collect(): this trainer learns from a dataset and has no demonstrator to collect with")
         return self.metrics(wall_time_s=self._run(check_timesteps(n_steps, "n_steps"), updates=False))
 
     def steps_to_first_update(self) -> int:
         """Environment steps still to collect before the first gradient update can run (at warmup_steps or the next
-        multiple of train_freq, as ready_to_update says); 0 once an update has run."""
-        if self.n_updates:
+        multiple of train_freq, as ready_to_update says); 0 once an update has run, and offline."""
+        if self.n_updates or self.offline:
             return 0
         cfg = self.config
         first = max(cfg.warmup_steps, self.env_steps + 1)
@@ -386,7 +471,8 @@ class Trainer:
     def policy(self) -> DiffusionPolicy:
         """The policy acting with the EMA weights (rebuilt after further training)."""
         if self.obs_normalizer is None:
-            raise RuntimeError("no gradient update yet: call train() with total_timesteps > warmup_steps first")
+            raise RuntimeError("no gradient update yet: call train(n_updates=N) first" if self.offline else
+                               "no gradient update yet: call train() with total_timesteps > warmup_steps first")
         if self._policy is None:
             model = build_network(self.config, self.obs_dim, self.act_dim)
             model.load_state_dict(self.ema_model.state_dict())
@@ -405,8 +491,10 @@ class Trainer:
                 "updates_per_s": round(n / update_s, 1) if update_s else 0.0, **extra}
 
     def evaluate(self, n_episodes: int = 20, seed: int = 0, n_envs: int | None = None) -> dict:
-        """Mean/std return of the policy over n_episodes fresh episodes (see evaluate.evaluate_policy)."""
-        return evaluate_policy(self.policy, self.env_id, n_episodes, seed, n_envs)
+        """Mean/std return of the policy over n_episodes fresh episodes (see evaluate.evaluate_policy); with the
+        random and demonstrator baselines for a task with a built-in demonstrator (they need one)."""
+        return evaluate_policy(self.policy, self.env_id, n_episodes, seed, n_envs,
+                               baselines=self.env_id in DEMONSTRATORS)
 
     def _progress_postfix(self) -> dict:
         if not self.loss_history:
@@ -419,7 +507,10 @@ class Trainer:
         """Everything train() depends on, as tensors and plain Python (torch.load weights_only-safe): the config,
         the weights, the updater (optimiser, EMA, update count), the normalisers, counters, the loss log, timings,
         the generator, the buffer (its filled part), the episode in progress, and the environment's and the
-        demonstrator's state. Each part comes from the object that owns it."""
+        demonstrator's state (None for a demonstrator without state_dict). Offline: the dataset's summary, and
+        the buffer holds its data (no file is needed to resume); no environment, episode or demonstrator state.
+        Each part comes from the object that owns it."""
+        online = not self.offline
         return {
             "env_id": self.env_id,
             "config": self.config.to_dict(),
@@ -433,10 +524,11 @@ class Trainer:
             "generator": self.generator.get_state(),
             "buffer": self.buffer.state_dict(),
             "episode": {"obs": _stack_rows(self._episode[0], self.obs_dim),
-                        "act": _stack_rows(self._episode[1], self.act_dim)},
-            "obs": torch.from_numpy(np.array(self._obs)),
-            "env": env_state(self.env),
-            "demonstrator": self.demonstrator.state_dict(),
+                        "act": _stack_rows(self._episode[1], self.act_dim)} if online else None,
+            "obs": torch.from_numpy(np.array(self._obs)) if online else None,
+            "env": env_state(self.env) if online else None,
+            "demonstrator": self.demonstrator.state_dict() if online else None,
+            "dataset": self.dataset,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -445,6 +537,10 @@ class Trainer:
         The state must come from a trainer of the same environment and config (the device may differ)."""
         if state["env_id"] != self.env_id:
             raise ValueError(f"the state is of a trainer on {state['env_id']!r}, this one is on {self.env_id!r}")
+        if (state.get("dataset") is not None) != self.offline:
+            kinds = ("learns from a dataset", "collects from a demonstrator")
+            raise ValueError(f"the state is of a trainer that {kinds[state.get('dataset') is None]}, this one "
+                             f"{kinds[not self.offline]}")
         mine, theirs = self.config.to_dict(), dict(state["config"])
         theirs["device"] = mine["device"]  # a run may go on elsewhere
         differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
@@ -465,11 +561,14 @@ class Trainer:
         self.timings = {key: float(state["timings"][key]) for key in self.timings}
         self.generator.set_state(state["generator"])
         self.buffer.load_state_dict(state["buffer"])
+        self._policy = None
+        if self.offline:
+            self.dataset = dict(state["dataset"])
+            return
         self._episode = (list(state["episode"]["obs"].numpy()), list(state["episode"]["act"].numpy()))
         self._obs = state["obs"].numpy().copy()
         set_env_state(self.env, state["env"])
         self.demonstrator.load_state_dict(state["demonstrator"])
-        self._policy = None
 
     # ------------------------------------------------------------------ files (dpedu/runtime/checkpoint.py)
 
@@ -480,11 +579,13 @@ class Trainer:
         return save_trainer(self, path)
 
     @classmethod
-    def load(cls, path, progress: bool = True, device=None) -> Trainer:
+    def load(cls, path, progress: bool = True, device=None, demonstrator=None) -> Trainer:
         """A trainer in the state save() recorded; its train() continues bit for bit (same machine, CPU).
 
         device: where to continue (None: the saved config's device, "auto" by default).
+        demonstrator: the object a trainer made with demonstrator= was given (a checkpoint holds its state, not
+            its code); None for the built-in one, and for an offline trainer (the checkpoint holds its data).
         """
         from dpedu.runtime.checkpoint import load_trainer
 
-        return load_trainer(cls, path, progress, device)
+        return load_trainer(cls, path, progress, device, demonstrator)

@@ -4,6 +4,7 @@
 import ast
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,125 @@ def test_summary_line_reports_success_and_baselines():
                                     "normalized score 0.97")
     del result["success_rate"], result["normalized_score"]
     assert summary_line(result).endswith("over 200 episodes, seed 0")
+
+
+# ---------------------------------------------------------------- datasets and offline training
+
+TINY_SETS = ["--set", "hidden_dim=32", "--set", "batch_size=32", "--set", "n_diffusion_steps=20",
+             "--set", "n_inference_steps=5"]
+
+
+def test_dataset_record_info_pack_then_train_offline_and_resume(tmp_path, capsys):
+    import torch
+
+    data, packed = tmp_path / "detour.zarr", tmp_path / "detour.zarr.zip"
+    assert main(["dataset", "record", "--env", "dpedu/Detour-v0", "--episodes", "4", "--out", str(data),
+                 "--workers", "2", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip())
+    assert summary["episodes"] == 4 and summary["complete"]
+    assert main(["dataset", "info", str(data)]) == 0
+    info = json.loads(capsys.readouterr().out.strip())
+    assert (info["env_id"], info["n_episodes"], info["n_steps"]) == ("dpedu/Detour-v0", 4, summary["steps"])
+    assert main(["dataset", "pack", str(data), str(packed)]) == 0
+    assert capsys.readouterr().out.startswith(f"{packed} (")
+    # Offline from the packed file: --updates counts the run; the run folder says which data it learned from.
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "--dataset", str(packed), "--updates", "150", "--save-trainer", "--out", str(a),
+                 "--no-progress", *TINY_SETS]) == 0
+    assert {p.name for p in a.iterdir()} == {"policy.pt", "trainer.pt", "config.json", "metrics.json"}
+    config, metrics = (json.loads((a / name).read_text()) for name in ("config.json", "metrics.json"))
+    assert config["env"] == "dpedu/Detour-v0" and config["dataset"]["n_episodes"] == 4
+    assert (metrics["n_updates"], metrics["env_steps"]) == (150, 0)
+    assert main(["train", "--resume", str(a / "trainer.pt"), "--updates", "100", "--out", str(a),
+                 "--no-progress"]) == 0
+    assert main(["train", "--dataset", str(data), "--updates", "250", "--save-every", "100", "--out", str(b),
+                 "--no-progress", *TINY_SETS]) == 0
+    resumed, straight = (torch.load(d / "policy.pt", weights_only=True)["model"] for d in (a, b))
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+    assert json.loads((a / "metrics.json").read_text())["n_updates"] == 250
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--dataset", "{data}", "--total-timesteps", "100"], "give --updates N"),
+        (["train", "--dataset", "{data}"], "--dataset needs --updates N"),
+        (["train", "--updates", "100"], "--updates counts gradient updates on a dataset: give --dataset PATH"),
+        (["train", "--dataset", "{data}", "--updates", "9", "--resume", "x.pt"], "the checkpoint holds its data"),
+        (["train", "--dataset", "{data}", "--updates", "9", "--env", "Pendulum-v1"],
+         "holds demonstrations of dpedu/Detour-v0"),
+        (["train", "--dataset", "{tmp}/missing.zarr", "--updates", "9"], "no such dataset directory"),
+        (["train", "--resume", "{run}/trainer.pt", "--total-timesteps", "100", "--out", "{run}"],
+         "learns from a dataset: give --updates N"),
+        (["dataset", "record", "--env", "MountainCarContinuous-v0", "--episodes", "2", "--out", "{tmp}/m.zarr"],
+         "no built-in demonstrator"),
+        (["dataset", "record", "--env", "dpedu/Detour-v0", "--episodes", "0", "--out", "{tmp}/m.zarr"],
+         "must be >= 1"),
+        (["dataset", "pack", "{data}", "{tmp}/d.zip"], "must end in .zarr.zip"),
+        (["dataset", "info", "{tmp}/nothing.zarr"], "no such dataset directory"),
+        (["dataset"], "the following arguments are required"),
+    ],
+)
+def test_bad_dataset_arguments_exit_with_usage(args, message, capsys, tmp_path, offline_run):
+    data, run = offline_run
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.replace("{tmp}", str(tmp_path)).replace("{data}", str(data)).replace("{run}", str(run))
+              for a in args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage:" in err and message in err, err
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory):
+    """A Detour dataset and an offline run folder with trainer.pt."""
+    tmp = tmp_path_factory.mktemp("offline")
+    from dpedu.datasets import record
+
+    record("dpedu/Detour-v0", tmp / "d.zarr", 2, progress=False)
+    assert main(["train", "--dataset", str(tmp / "d.zarr"), "--updates", "5", "--save-trainer", "--out",
+                 str(tmp / "run"), "--no-progress", *TINY_SETS]) == 0
+    return tmp / "d.zarr", tmp / "run"
+
+
+def test_ctrl_c_offline_then_the_printed_command_equals_one_run(tmp_path):
+    """Offline too: Ctrl-C leaves a resumable run and prints the command (with --updates) that finishes it."""
+    import shlex
+
+    import torch
+    from test_reliability_cli import SETS, Row, communicate, dpedu
+
+    from dpedu.datasets import record
+
+    record("Pendulum-v1", tmp_path / "p.zarr", 2, progress=False)
+    run = ["train", "--dataset", "p.zarr", "--updates", "1000", *SETS]
+    status, _, err = communicate(dpedu(*run, "--out", "a", cwd=tmp_path), signal.SIGINT, Row.after, tmp_path)
+    assert status == 130 and "Traceback" not in err, err
+    command = re.search(r"resume with:\n  (dpedu train .*)", err).group(1)
+    assert re.fullmatch(r"dpedu train --resume \S*a/trainer\.pt --updates \d+ --save-trainer --out \S*a", command)
+    status, _, err = communicate(dpedu(*shlex.split(command)[1:], "--no-progress", cwd=tmp_path), None, "", tmp_path)
+    assert status == 0, err
+    status, _, err = communicate(dpedu(*run, "--out", "b", "--no-progress", cwd=tmp_path), None, "", tmp_path)
+    assert status == 0, err
+    resumed, straight = (torch.load(tmp_path / d / "policy.pt", weights_only=True)["model"] for d in "ab")
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+
+
+def test_ctrl_c_while_recording_then_the_same_command_goes_on(tmp_path):
+    """Ctrl-C during `dataset record` stops at an episode's end (exit 130, no traceback); the same command again
+    finishes the dataset, which is then the one an uninterrupted command writes, byte for byte."""
+    from test_reliability_cli import communicate, dpedu
+
+    command = ["dataset", "record", "--env", "Pendulum-v1", "--episodes", "60"]
+    status, _, err = communicate(dpedu(*command, "--out", "a.zarr", cwd=tmp_path), signal.SIGINT,
+                                 r"record Pendulum-v1: +\d+%.*\| *[1-9]\d*/60", tmp_path)
+    assert status == 130 and "Traceback" not in err and "the same record() call (or command) again" in err, err
+    from dpedu.datasets import Demonstrations
+
+    assert 0 < Demonstrations.open(tmp_path / "a.zarr").n_episodes < 60
+    for out in ("a.zarr", "b.zarr"):
+        status, _, err = communicate(dpedu(*command, "--out", out, "--no-progress", cwd=tmp_path), None, "", tmp_path)
+        assert status == 0, err
+    files = {d: {p.relative_to(tmp_path / d): p.read_bytes() for p in (tmp_path / d).rglob("*") if p.is_file()}
+             for d in ("a.zarr", "b.zarr")}
+    assert files["a.zarr"] == files["b.zarr"]

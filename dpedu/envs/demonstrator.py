@@ -130,3 +130,56 @@ class Demonstrator:
         choices = state[self.CHOICES]
         self._rng.bit_generator.state = state["rng"]
         self._choices = None if choices is None else np.asarray(choices, dtype=np.float64).copy()
+
+
+class CheckedDemonstrator:
+    """A demonstrator you wrote, for any gymnasium env with a Box action space (docs/your-own-task.md), made to offer
+    what the Trainer and record() use, with every action checked.
+
+    Your object needs `reset()` (a new episode starts) and `act(obs)` -> the action for one observation. Optional:
+    `explore(action)` -> the action to execute (DART; without it the executed action is the label), and
+    `state_dict()` / `load_state_dict(state)` (without them a trainer checkpoint records no demonstrator state,
+    so a resumed run's demonstrator starts afresh). Each action must have the action space's shape, be finite
+    and lie within its bounds: anything else is a ValueError naming what came back.
+    """
+
+    def __init__(self, demonstrator, action_space):
+        missing = [name for name in ("reset", "act") if not callable(getattr(demonstrator, name, None))]
+        if missing:
+            raise TypeError(f"a demonstrator needs the methods reset() and act(obs); {type(demonstrator).__name__} "
+                            f"has no {' and no '.join(f'{m}()' for m in missing)}")
+        self.demonstrator, self.action_space = demonstrator, action_space
+
+    def reset(self) -> None:
+        self.demonstrator.reset()
+
+    def act(self, obs) -> np.ndarray:
+        action = self.demonstrator.act(obs)
+        space, name = self.action_space, type(self.demonstrator).__name__
+        try:
+            action = np.asarray(action, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}.act(obs) returned {action!r}, not an array of numbers") from None
+        if action.shape != space.shape:
+            raise ValueError(f"{name}.act(obs) returned an action of shape {action.shape}; the env's action space "
+                             f"{space} needs shape {space.shape}")
+        if not np.isfinite(action).all() or (action < space.low).any() or (action > space.high).any():
+            raise ValueError(f"{name}.act(obs) returned {action.tolist()}, outside the action space's bounds "
+                             f"[{space.low.tolist()}, {space.high.tolist()}] (or not finite)")
+        return action
+
+    def explore(self, action: np.ndarray) -> np.ndarray:
+        explore = getattr(self.demonstrator, "explore", None)
+        return action if explore is None else explore(action)
+
+    def state_dict(self) -> dict | None:
+        state_dict = getattr(self.demonstrator, "state_dict", None)
+        return None if state_dict is None else state_dict()
+
+    def load_state_dict(self, state: dict | None) -> None:
+        load = getattr(self.demonstrator, "load_state_dict", None)
+        if load is not None and state is not None:
+            load(state)
+        elif state is not None:
+            raise ValueError(f"the checkpoint holds a demonstrator state, and {type(self.demonstrator).__name__} "
+                             "has no load_state_dict(state) to take it")

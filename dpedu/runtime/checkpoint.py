@@ -157,14 +157,25 @@ def save_trainer(trainer, path) -> Path:
     return atomic_save({**checkpoint_header(TRAINER_FORMAT, TRAINER_FORMAT_VERSION), **trainer.state_dict()}, path)
 
 
-def load_trainer(cls, path, progress: bool = True, device=None):
-    """A new trainer of class `cls`, built from the file's config, then given the file's state."""
+def load_trainer(cls, path, progress: bool = True, device=None, demonstrator=None):
+    """A new trainer of class `cls`, built from the file's config (and the demonstrator object, for one that had
+    its own), then given the file's state. An offline trainer's data are in the file (its buffer)."""
+    from dpedu.envs import DEMONSTRATORS
+
     state = load_checkpoint(path, TRAINER_FORMAT, TRAINER_FORMAT_VERSION)
+    own = state.get("dataset") is None and state.get("env_id") not in DEMONSTRATORS
+    if own and demonstrator is None:
+        raise ValueError(f"{path}: a trainer on {state.get('env_id')!r} with a demonstrator of your own; the "
+                         "checkpoint holds its state, not its code: Trainer.load(path, demonstrator=your_object)")
     try:
         if state["format_version"] == 1:
             state = _trainer_v1_to_v2(state)
         config = state["config"] if device is None else {**state["config"], "device": str(device)}
-        trainer = cls("diffusion", env=state["env_id"], config=config, progress=progress)
+        offline = state.get("dataset") is not None  # absent before datasets existed: online
+        if offline and demonstrator is not None:
+            raise ValueError("the checkpoint is of a trainer that learns from a dataset: it takes no demonstrator")
+        source = {"dataset": cls.CHECKPOINT_DATA} if offline else {"demonstrator": demonstrator}
+        trainer = cls("diffusion", env=state["env_id"], config=config, progress=progress, **source)
         trainer.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{path}: trainer checkpoint content is inconsistent: {type(e).__name__}: {e}") from e

@@ -14,17 +14,19 @@ from dpedu.runtime.interrupt import DeferredInterrupt, TrainingInterrupted
 
 
 class TrainingRun:
-    """`for step in run.steps(): ...` over total_timesteps environment steps.
+    """`for step in run.steps(): ...` over total_timesteps environment steps (or, with unit="update", updates).
 
     Shows a tqdm bar (rank 0 only) refreshed every 100 steps with `postfix()`, and defers Ctrl-C to the end
     of the current step: the loop stops there and leaving the `with` raises KeyboardInterrupt saying how to
-    finish the run. A second Ctrl-C stops at once. Not under torchrun: one rank stopping alone would leave
-    the others waiting in a collective.
+    finish the run (`finish` with the steps left). A second Ctrl-C stops at once. Not under torchrun: one rank
+    stopping alone would leave the others waiting in a collective.
     """
 
-    def __init__(self, total_timesteps: int, timings: dict, show: bool, postfix: Callable[[], dict]):
+    def __init__(self, total_timesteps: int, timings: dict, show: bool, postfix: Callable[[], dict],
+                 unit: str = "step", finish: str = "train({})"):
         self.total, self.timings, self.postfix = total_timesteps, timings, postfix
-        self.bar = tqdm(total=total_timesteps, unit="step", desc="train", smoothing=0.05,
+        self.unit, self.finish = unit, finish
+        self.bar = tqdm(total=total_timesteps, unit=unit, desc="train", smoothing=0.05,
                         disable=not show or distributed.rank() != 0)
         self.interrupt = DeferredInterrupt(enabled=distributed.world_size() == 1)
         self.done, self.start = 0, time.perf_counter()
@@ -58,5 +60,5 @@ class TrainingRun:
         self.bar.close()
         if exc_type is None and self.interrupt.requested and self.done < self.total:
             raise TrainingInterrupted(
-                f"training interrupted after {self.done} of {self.total} steps; the trainer is consistent: "
-                f"train({self.total - self.done}) finishes the run")
+                f"training interrupted after {self.done} of {self.total} {self.unit}s; the trainer is consistent: "
+                f"{self.finish.format(self.total - self.done)} finishes the run")
