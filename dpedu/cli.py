@@ -97,7 +97,7 @@ def train_plan(args, parser) -> tuple[dict, int]:
         if args.resume:
             parser.error(f"--preset with --resume {args.resume}: the checkpoint fixes the config; drop --preset")
         overrides = dict(PRESETS[env]["config"])
-        total = total or PRESETS[env]["total_timesteps"]
+        total = total or PRESETS[env].get("total_timesteps")  # None for an offline preset (its --updates)
     overrides.update(parse_set(args.set, parser))
     if args.resume and args.set:
         parser.error(f"--resume {args.resume}: the checkpoint fixes the config; drop --set {' '.join(args.set)}")
@@ -122,6 +122,20 @@ def make_trainer(args, overrides: dict, parser: argparse.ArgumentParser):
     if args.env is not None and args.env != trainer.env_id:
         parser.error(f"--env {args.env}, but {args.resume} trained on {trainer.env_id}")
     return trainer
+
+
+def apply_offline_preset(args) -> None:
+    """--preset for a task whose preset learns from a dataset (dpedu/PushT-v0): its dataset and its n_updates,
+    unless --dataset / --updates say otherwise."""
+    preset = PRESETS.get(args.env) if args.preset and not args.resume else None
+    if preset is None or "dataset" not in preset:
+        return
+    if args.dataset is None:
+        from dpedu.datasets import PUSHT_DATASET
+
+        args.dataset = str(PUSHT_DATASET) if preset["dataset"] == "pusht" else preset["dataset"]
+    if args.updates is None and args.total_timesteps is None:
+        args.updates = preset["n_updates"]
 
 
 def check_data_flags(args, parser) -> None:
@@ -184,6 +198,7 @@ def resume_command(out: Path, remaining: int, flag: str = "--total-timesteps") -
 def cmd_train(args, parser) -> int:
     from dpedu.runtime.run_folder import RunFolder, RunFolderError
 
+    apply_offline_preset(args)
     check_data_flags(args, parser)
     overrides, total = train_plan(args, parser)
     if args.out.strip() == "" or Path(args.out).is_file():  # the cheap half of RunFolder's checks, before torch
@@ -475,7 +490,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     ev.add_argument("--out", default=None, metavar="FILE", help="also write the whole result as JSON to FILE")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    presets = "\n".join(f"  {env}: {p['config']}, total_timesteps {p['total_timesteps']}" for env, p in PRESETS.items())
+    presets = "\n".join(f"  {env}: {p['config']}, " + (f"total_timesteps {p['total_timesteps']}" if "total_timesteps" in p
+                         else f"offline: {p['n_updates']} updates on the {p['dataset']} dataset")
+                         for env, p in PRESETS.items())
     sub.add_parser("config", formatter_class=HelpFormatter, help="list every config key with its default",
                    description=f"List every config key with its default and meaning.\n\nPresets (--preset):\n{presets}")
 

@@ -245,4 +245,11 @@ PRESETS = {
     # plan commits to a side. docs/results.md: success, sides, switches over 5 seeds (benchmarks/detour.py).
     "dpedu/Detour-v0": {"config": {"hidden_dim": 128, "n_layers": 3, "learning_rate": 1e-3, "n_action_steps": 8,
                                    "warmup_steps": 8_000, "gradient_steps": 3}, "total_timesteps": 10_000},
+    # dpedu/PushT-v0 (notebook 08), offline as in the paper: the shipped planner demonstrations
+    # (dpedu/course/datasets/pusht.zarr.zip), no demonstrator on call, n_updates gradient updates. The paper's
+    # windows (T_o 2, H 16, T_a 8) and K = 100; the network and budget: docs/results.md (benchmarks/pusht.py).
+    "dpedu/PushT-v0": {"config": {"network": "unet", "obs_horizon": 2, "action_horizon": 16, "n_action_steps": 8,
+                                  "n_diffusion_steps": 100, "n_inference_steps": 10, "learning_rate": 3e-4},
+                       "n_updates": 6_000, "dataset": "pusht"},
 }
+# A preset's "dataset": "pusht" names the dataset shipped in the package (dpedu.datasets.PUSHT_DATASET).

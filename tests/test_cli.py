@@ -94,12 +94,30 @@ def plan(*argv):
     return train_plan(parser.parse_args(["train", *argv]), commands["train"])
 
 
-@pytest.mark.parametrize("env", list(PRESETS))
+ONLINE_PRESETS = [env for env, preset in PRESETS.items() if "total_timesteps" in preset]
+
+
+@pytest.mark.parametrize("env", ONLINE_PRESETS)
 def test_preset_is_the_course_configuration(env):
     assert plan("--env", env, "--preset") == (PRESETS[env]["config"], PRESETS[env]["total_timesteps"])
     overrides, total = plan("--env", env, "--preset", "--set", "hidden_dim=64", "--total-timesteps", "123")
     assert overrides == {**PRESETS[env]["config"], "hidden_dim": 64} and total == 123
     assert plan("--env", env) == ({}, 50_000)  # without --preset: the reference defaults
+
+
+def test_offline_preset_brings_its_dataset_and_updates():
+    """--preset on dpedu/PushT-v0: the shipped dataset and the preset's n_updates, unless given."""
+    from dpedu.cli import apply_offline_preset
+    from dpedu.datasets import PUSHT_DATASET
+
+    parser, _ = build_parser()
+    args = parser.parse_args(["train", "--env", "dpedu/PushT-v0", "--preset"])
+    apply_offline_preset(args)
+    assert args.dataset == str(PUSHT_DATASET) and args.updates == PRESETS["dpedu/PushT-v0"]["n_updates"]
+    args = parser.parse_args(["train", "--env", "dpedu/PushT-v0", "--preset", "--updates", "7"])
+    apply_offline_preset(args)
+    assert args.updates == 7
+    assert plan("--env", "dpedu/PushT-v0", "--preset")[0] == PRESETS["dpedu/PushT-v0"]["config"]
 
 
 def test_help_lists_env_ids_and_defaults(capsys):
