@@ -36,7 +36,7 @@ def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: i
     from dpedu import Trainer
     from dpedu.baselines import RegressionPolicy, train_regression
     from dpedu.config import PRESETS
-    from dpedu.envs.pusht import TEST_START_SEED
+    from dpedu.envs.pusht import TEST_START_SEED, episode_score
     from dpedu.evaluate import rollouts
 
     preset = PRESETS[ENV]
@@ -61,7 +61,7 @@ def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: i
     start = time.perf_counter()
     episodes_ = rollouts(policy, ENV, n_episodes=episodes, seed=TEST_START_SEED)
     eval_s = time.perf_counter() - start
-    scores = [float(r.max()) if len(r) else 0.0 for r in episodes_["rewards"]]
+    scores = [episode_score(r) for r in episodes_["rewards"]]
     # Plan latency at batch 1: one predict_chunk on a real observation window, median of 20.
     obs = np.stack([episodes_["observations"][0][:trainer.config.obs_horizon]])
     times = []

@@ -238,7 +238,8 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
     wall_time_s, episodes_per_s, mean_action_change and se_action_change (the mean |a[k+1] - a[k]| of the
     executed actions, per episode: see action_change); for a task that reports info["is_success"],
     success_rate, success_ci (the 95% Wilson interval) and successes (list); the task's own measures
-    (dpedu.envs.EPISODE_MEASURES, e.g. the side taken and the side switches on dpedu/Detour-v0); and, with
+    (dpedu.envs.EPISODE_MEASURES, e.g. the side taken and the side switches on dpedu/Detour-v0, Chi et al.'s score
+    on dpedu/PushT-v0); and, with
     baselines=True, random_mean_return, demonstrator_mean_return and normalized_score = (mean - random) /
     (demonstrator - random): 0 is random, 1 is the demonstrator. progress: a tqdm bar over finished episodes
     (the policy's; the baselines' rollouts run without one).
@@ -268,7 +269,7 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
                       successes=episodes["successes"].tolist())
     measure = EPISODE_MEASURES.get(env_id)
     if measure is not None:  # the task's own per-episode measures, e.g. the side taken round an obstacle
-        result.update(measure(episodes["observations"]))
+        result.update(measure(episodes))
     if baselines:
         random_mean, demo_mean = baseline_returns(env_id, n_episodes, seed)
         result.update(random_mean_return=random_mean, demonstrator_mean_return=demo_mean,

@@ -11,15 +11,16 @@ dpedu/Detour-v0 with gymnasium (dpedu/__init__.py), without importing this packa
 
 from __future__ import annotations
 
-from dpedu.envs import detour
+from dpedu.envs import detour, pusht
 from dpedu.envs.demonstrator import Demonstrator
 from dpedu.envs.detour import DetourDemonstrator
 from dpedu.envs.pendulum import PendulumDemonstrator
 
 DEMONSTRATORS = {"Pendulum-v1": PendulumDemonstrator, "dpedu/Detour-v0": DetourDemonstrator}
-# Per task, optionally: observations of each episode (list of (L + 1, obs_dim) arrays) -> a dict of measures
-# that evaluate_policy adds to its result.
-EPISODE_MEASURES = {"dpedu/Detour-v0": detour.episode_measures}
+# Per task, optionally: the rollouts (evaluate.rollouts' dict: observations, actions, rewards of each episode) -> a
+# dict of measures that evaluate_policy adds to its result.
+EPISODE_MEASURES = {"dpedu/Detour-v0": lambda episodes: detour.episode_measures(episodes["observations"]),
+                    "dpedu/PushT-v0": pusht.episode_measures}
 
 
 def make_demonstrator(env_id: str, seed: int | None = None, explore_noise: float | None = None) -> Demonstrator:

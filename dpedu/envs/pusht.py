@@ -101,6 +101,14 @@ def episode_score(rewards) -> float:
     return float(r.max())
 
 
+def episode_measures(episodes: dict) -> dict:
+    """evaluate_policy's Push-T measures from its rollouts: "score" (the mean of Chi et al.'s per-episode score,
+    episode_score), "se_score" (its standard error over episodes) and "scores" (one per episode)."""
+    scores = np.array([episode_score(r) for r in episodes["rewards"]])
+    se = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else float("nan")
+    return {"score": float(scores.mean()), "se_score": se, "scores": scores.round(4).tolist()}
+
+
 def check_state(state) -> np.ndarray:
     """A start state [agent_x, agent_y, block_x, block_y, block_angle]: 5 finite numbers, positions in [0, 512]."""
     try:
