@@ -27,7 +27,7 @@ ENV = "dpedu/PushT-v0"
 
 
 def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: int, change: dict,
-        checkpoint: str | None) -> dict:
+        checkpoint: str | None, name: str) -> dict:
     """Train one (method, seed) offline and evaluate it; runs in a worker process with one torch thread."""
     import numpy as np
     import torch
@@ -69,7 +69,8 @@ def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: i
         t = time.perf_counter()
         policy.predict_chunk(obs)
         times.append(time.perf_counter() - t)
-    return {"method": method, "seed": seed, "change": change, "n_updates": n_updates, "loss": round(loss, 5),
+    return {"method": method, "seed": seed, "variant": name, "change": change, "config": config,
+            "n_updates": n_updates, "loss": round(loss, 5),
             "score": float(np.mean(scores)), "success_rate": float(np.mean(episodes_["successes"])),
             "scores": [round(s, 4) for s in scores], "successes": [bool(s) for s in episodes_["successes"]],
             "lengths": episodes_["lengths"].tolist(), "train_s": round(train_s, 1),
@@ -79,7 +80,7 @@ def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: i
 
 
 def key(row: dict) -> str:
-    return json.dumps([row["method"], row["seed"], row.get("change", {})], sort_keys=True)
+    return json.dumps([row["method"], row["seed"], row["variant"]])
 
 
 def main() -> None:
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a config change for every job (recorded in each line's 'change')")
+    parser.add_argument("--name", default="preset", help="the variant's name in the record (default: preset)")
     parser.add_argument("--out", required=True, help="the JSON-lines record (appended; finished jobs are skipped)")
     parser.add_argument("--checkpoint", default=None, help="save the seed-0 diffusion policy here")
     args = parser.parse_args()
@@ -104,16 +106,17 @@ def main() -> None:
     out = Path(args.out)
     done = {key(json.loads(line)) for line in out.read_text().splitlines() if line.strip()} if out.exists() else set()
     todo = [(m, s) for s in args.seeds for m in args.methods
-            if key({"method": m, "seed": s, "change": change}) not in done]
+            if key({"method": m, "seed": s, "variant": args.name}) not in done]
     print(json.dumps({"todo": todo, "skipped": len(args.seeds) * len(args.methods) - len(todo)}), flush=True)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(job, m, s, dataset, args.updates, args.episodes, change,
-                               args.checkpoint if (m == "diffusion" and s == 0) else None): (m, s) for m, s in todo}
+                               args.checkpoint if (m == "diffusion" and s == 0) else None, args.name): (m, s)
+                   for m, s in todo}
         for future in as_completed(futures):
             row = future.result()
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(json.dumps({k: row[k] for k in ("method", "seed", "score", "success_rate", "train_s",
+            print(json.dumps({k: row[k] for k in ("method", "seed", "variant", "score", "success_rate", "train_s",
                                                    "updates_per_s", "plan_ms_batch1")}), flush=True)
 
 

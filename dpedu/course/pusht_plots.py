@@ -90,12 +90,11 @@ def animate_episode(observations: np.ndarray, actions: np.ndarray | None, path: 
     return save_gif(fig, [bar, stem, agent, cross, clock], update, frames, path, fps)
 
 
-def load_seed_record(path: Path = PUSHT_SEEDS) -> dict[str, list[dict]]:
-    """benchmarks/pusht.py's record: method -> its rows (one per training seed, sorted by seed), the runs without
-    a config change (the preset)."""
+def load_seed_record(path: Path = PUSHT_SEEDS, variant: str = "preset") -> dict[str, list[dict]]:
+    """benchmarks/pusht.py's record: method -> its rows of one variant (one per training seed, sorted by seed)."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     out: dict[str, list[dict]] = {}
     for row in rows:
-        if not row.get("change"):
+        if row["variant"] == variant:
             out.setdefault(row["method"], []).append(row)
     return {m: sorted(r, key=lambda row: row["seed"]) for m, r in out.items()}
