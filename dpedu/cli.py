@@ -322,6 +322,8 @@ def summary_line(result: dict) -> str:
     if "success_rate" in result:
         low, high = result["success_ci"]
         line += f"; success {result['success_rate']:.0%} (95% CI {low:.0%}-{high:.0%})"
+    if "score" in result:  # Push-T: Chi et al.'s score, the mean of each episode's best min(coverage / 0.95, 1)
+        line += f"; score {result['score']:.3f} +- {result['se_score']:.3f} (s.e.)"
     if "normalized_score" in result:
         line += (f"; random {result['random_mean_return']:.2f}, demonstrator {result['demonstrator_mean_return']:.2f}"
                  f", normalized score {result['normalized_score']:.2f}")

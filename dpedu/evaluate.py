@@ -226,7 +226,10 @@ def baseline_returns(env_id: str, n_episodes: int, seed: int) -> tuple[float, fl
     """Mean returns (random, demonstrator) on the same initial states; cached."""
     space = check_env_id(env_id)
     random_mean = rollout_returns(RandomPolicy(space, seed), env_id, n_episodes, seed).mean()
-    demo_mean = rollout_returns(make_demonstrator(env_id, seed), env_id, n_episodes, seed).mean()
+    demonstrator = make_demonstrator(env_id, seed)
+    # A demonstrator that plans one episode at a time (Push-T's planner) is stepped in single-env batches.
+    n_envs = 1 if getattr(demonstrator, "ONE_EPISODE_AT_A_TIME", False) else None
+    demo_mean = rollout_returns(demonstrator, env_id, n_episodes, seed, n_envs).mean()
     return float(random_mean), float(demo_mean)
 
 
