@@ -12,24 +12,27 @@ The idea: sample pushes, try each in a model, keep the one that makes progress f
     2. Sample N_CANDIDATES = 150 push primitives. A primitive is a contact point on the T's outline (a face, and
        a place on it), a push direction within +-46 degrees of the face's inward normal and a push length of
        3-120 px. Executing it: the target goes round the T's padded corners to a standoff point 6 px off the
-       contact (`approach_path`), then jumps to the push's end.
+       contact (`approach_path`), then heads for the push's end.
     3. Simulate each candidate in a private pymunk model of the scene (`SceneModel`: gym-pusht's bodies,
        shapes and controller, ~40 us per control step where env.step takes ~0.8 ms).
-    4. Pick by rate of progress: the drop of the mean distance from the T's keypoints to the goal's, per
-       control step since the plan began, at the push's best step (the plan stops there). A rollout that
-       reaches coverage > 0.96 wins outright (the fewest steps first).
-    5. Execute the winner's targets open loop, and re-plan at its end or as soon as the real T drifts more than
+    4. Pick by rate of progress: the drop of the mean distance from the T's keypoints to the goal's over the
+       rollout, per control step (approach included). A rollout that reaches coverage > 0.96 wins outright (the
+       fewest steps first); otherwise the pick is random among the candidates within `slack` (30%) of the best
+       rate, as a person picks a good push rather than the very best one.
+    5. Execute the chosen targets open loop, and re-plan at its end or as soon as the real T drifts more than
        DRIFT = 3 px from the model's prediction (pymunk keeps contact impulses from step to step, which a model
        started afresh does not know).
 
 Why a model this simple predicts gym-pusht's scene so well: the space's damping is 0, so the T keeps no
 momentum (it stops the moment it is not pushed: quasi-static pushing); friction is set on the bodies, not on
 the shapes, so contacts are frictionless (a push acts along the contact normal); and the agent is kinematic,
-so its path depends on the targets alone. Without contact the model matches env.step to ~1e-13 px.
+so its path depends on the targets alone. Started with the env, the model steps exactly as it does, contacts
+included (tests/test_pusht.py); set to a state mid-episode, it lacks the contact impulses the env has cached:
+hence the drift check.
 
 Variety, as in people's demonstrations: the candidates are random, drawn from the demonstrator's own numpy
-Generator, so different seeds push different faces first and in different orders from one start (measured by
-benchmarks/pusht_demonstrator.py). `primitives` lists what an episode pushed.
+Generator, and so is the pick among the good ones: different seeds push different faces first and in different
+orders from one start (measured by benchmarks/pusht_demonstrator.py). `primitives` lists what an episode pushed.
 
 The target's lead (`max_lead`): at the push's start the target jumps ahead of the agent (to the push's end),
 and a policy must then learn targets far from anything it sees. `max_lead` (px) caps the distance between the
@@ -67,6 +70,7 @@ GAP = 6.0                   # the standoff: the agent's edge this far off the co
 DEFAULT_MAX_LEAD = 40.0     # px between target and agent (None: no cap)
 SWITCH, ARRIVE = 8.0, 4.0   # px: next waypoint when this close to a corner, push when this close to the standoff
 MAX_STEPS = 60              # control steps of one rollout (approach and push)
+DEFAULT_SLACK = 0.3         # a plan picks at random among the candidates within this share of the best rate
 DRIFT = 3.0                 # px: re-plan when a real keypoint is this far from its prediction
 WIN_COVERAGE = 0.96         # a rollout reaching it wins outright (the env's success: 0.95)
 CHECK_COVERAGE_BELOW = 4.0  # px of mean keypoint distance: coverage > 0.955 was never seen above 2.6 px
@@ -221,11 +225,12 @@ CORNERS = [(-60 - _m, -_m), (60 + _m, -_m), (60 + _m, 30 + _m), (15 + _m, 120 + 
            (-60 - _m, 30 + _m)]
 
 
-def _inside(p: tuple, boxes=BOXES) -> bool:
-    return any(x0 < p[0] < x1 and y0 < p[1] < y1 for x0, y0, x1, y1 in boxes)
+def inside_padded_t(p: tuple) -> bool:
+    """Whether the point p (body frame) is inside the padded T: an agent centred there is within ~5.5 px of it."""
+    return any(x0 < p[0] < x1 and y0 < p[1] < y1 for x0, y0, x1, y1 in BOXES)
 
 
-def _crosses(p: tuple, q: tuple) -> bool:
+def crosses_padded_t(p: tuple, q: tuple) -> bool:
     """Whether the segment p -> q passes through the inside of a padded box (Liang-Barsky clipping)."""
     for x0, y0, x1, y1 in BOXES:
         t0, t1 = 0.0, 1.0
@@ -250,7 +255,7 @@ def _corner_paths() -> tuple[np.ndarray, list]:
     nxt = [[j for j in range(n)] for _ in range(n)]
     for i in range(n):
         for j in range(n):
-            if i == j or not _crosses(CORNERS[i], CORNERS[j]):
+            if i == j or not crosses_padded_t(CORNERS[i], CORNERS[j]):
                 dist[i, j] = math.dist(CORNERS[i], CORNERS[j])
     for k in range(n):
         for i in range(n):
@@ -271,7 +276,7 @@ def _retreat(p: tuple) -> tuple:
     for x0, y0, x1, y1 in outer:
         if x0 < p[0] < x1 and y0 < p[1] < y1:
             options += [(x0, p[1]), (x1, p[1]), (p[0], y0), (p[0], y1)]
-    options = [q for q in options if not _inside(q)] or CORNERS  # a point deep inside: go to a corner
+    options = [q for q in options if not inside_padded_t(q)] or CORNERS  # a point deep inside: go to a corner
     return min(options, key=lambda q: math.dist(p, q))
 
 
@@ -280,20 +285,20 @@ def approach_path(start: tuple, goal: tuple) -> list:
     first if the agent is against the T, then straight if nothing is in the way, else via the padded corners on
     the shortest such path. The last waypoint is `goal`."""
     path = []
-    if _inside(start):
+    if inside_padded_t(start):
         start = _retreat(start)
         path.append(start)
-    if not _crosses(start, goal):
+    if not crosses_padded_t(start, goal):
         return [*path, goal]
     best, via = math.inf, None
-    seen_from_start = [i for i, c in enumerate(CORNERS) if not _crosses(start, c)]
-    seen_from_goal = [j for j, c in enumerate(CORNERS) if not _crosses(c, goal)]
+    seen_from_start = [i for i, c in enumerate(CORNERS) if not crosses_padded_t(start, c)]
+    seen_from_goal = [j for j, c in enumerate(CORNERS) if not crosses_padded_t(c, goal)]
     for i in seen_from_start:
         for j in seen_from_goal:
             length = math.dist(start, CORNERS[i]) + CORNER_DIST[i, j] + math.dist(CORNERS[j], goal)
             if length < best:
                 best, via = length, (i, j)
-    if via is None:  # nothing visible (the start is wedged against a wall of the table): try straight
+    if via is None:  # not seen (from outside the padded T some corner is always in sight): go straight
         return [*path, goal]
     i, j = via
     path.append(CORNERS[i])
@@ -371,6 +376,8 @@ class PushTDemonstrator(Demonstrator):
         explore_noise: std (px) of the Gaussian noise explore() adds to an executed target (then clipped to
             [0, 512]); None: 0, no DART.
         max_lead: the most (px) a target may lead the agent (module docstring); None: no cap. Default 40.
+        slack: a plan picks at random among the candidates whose rate of progress is within this share of the
+            best (0: always the best); in [0, 1), default 0.3.
         n_candidates: push primitives simulated per plan (150).
     """
 
@@ -380,15 +387,18 @@ class PushTDemonstrator(Demonstrator):
     DEFAULT_EXPLORE_NOISE = 0.0
 
     def __init__(self, seed: int | None = None, explore_noise: float | None = None,
-                 max_lead: float | None = DEFAULT_MAX_LEAD, n_candidates: int = N_CANDIDATES):
+                 max_lead: float | None = DEFAULT_MAX_LEAD, slack: float = DEFAULT_SLACK,
+                 n_candidates: int = N_CANDIDATES):
         super().__init__(seed=seed, explore_noise=explore_noise)
         if max_lead is not None and (isinstance(max_lead, bool) or not isinstance(max_lead, numbers.Real)
                                      or not (math.isfinite(max_lead) and max_lead > 0)):
             raise ValueError(f"max_lead must be None (no cap) or a finite number of px > 0, got {max_lead!r}")
+        if isinstance(slack, bool) or not isinstance(slack, numbers.Real) or not 0 <= slack < 1:
+            raise ValueError(f"slack must be a number in [0, 1), got {slack!r}")
         if isinstance(n_candidates, bool) or not isinstance(n_candidates, numbers.Integral) or n_candidates < 1:
             raise ValueError(f"n_candidates must be an int >= 1, got {n_candidates!r}")
         self.max_lead = None if max_lead is None else float(max_lead)
-        self.n_candidates = int(n_candidates)
+        self.slack, self.n_candidates = float(slack), int(n_candidates)
         self.model = SceneModel()
         self._new_episode()
 
@@ -445,12 +455,13 @@ class PushTDemonstrator(Demonstrator):
         gx, gy = min(max(gx, 0.0), TABLE), min(max(gy, 0.0), TABLE)
         return float(np.float32(gx)), float(np.float32(gy))
 
-    def rollout(self, start: tuple, primitive: Primitive, record: bool = False, n_steps: int = MAX_STEPS) -> dict:
-        """Simulate a primitive from `start` in the model: approach round the T, then push.
+    def rollout(self, start: tuple, primitive: Primitive, n_steps: int = MAX_STEPS, record: bool = False) -> dict:
+        """Simulate a primitive from `start` (SceneModel.set's 10 numbers) in the model: round the T to the standoff
+        point, then push, until the agent reaches the push's end or n_steps control steps have passed.
 
-        Returns {"score": the best rate of progress (px per control step; a win: 1e6 minus its steps), "steps":
-        where the plan stops (its best step)}, and with record=True also "targets" and "states" (after each target)
-        of the first n_steps steps."""
+        Returns {"score": the rate of progress at the end, (d_0 - d_end) / steps in px per control step (-inf if the
+        push never began; a win, coverage > 0.96: 1e6 minus its steps, ending there), "steps"}; with record=True
+        also "targets" and "states" (SceneModel.state after each target)."""
         model = self.model
         model.set(start)
         bx, by, angle = start[4:7]
@@ -462,12 +473,11 @@ class PushTDemonstrator(Demonstrator):
         local_agent = (c * (start[0] - bx) + s * (start[1] - by), -s * (start[0] - bx) + c * (start[1] - by))
         waypoints = [world(p) for p in approach_path(local_agent, primitive.standoff)]
         end = world(primitive.end)
-        d0 = keypoint_distance(bx, by, angle)
-        best, best_step, k, pushing = -math.inf, 0, 0, False
-        targets, states = [], []
+        d0 = d = keypoint_distance(bx, by, angle)
+        k, pushing, targets, states = 0, False, [], []
         for step in range(1, n_steps + 1):
             ax, ay = model.agent_state[:2]
-            if not pushing:
+            if not pushing:  # the next waypoint once near this one; the push once near the standoff point
                 while k < len(waypoints) - 1 and math.dist((ax, ay), waypoints[k]) < SWITCH:
                     k += 1
                 pushing = k == len(waypoints) - 1 and math.dist((ax, ay), waypoints[k]) < ARRIVE
@@ -476,31 +486,30 @@ class PushTDemonstrator(Demonstrator):
             if record:
                 targets.append((tx, ty))
                 states.append(model.state())
-                continue
             pose = model.block_pose()
             d = keypoint_distance(*pose)
             if d < CHECK_COVERAGE_BELOW and coverage(*pose) > WIN_COVERAGE:
-                return {"score": 1e6 - step, "steps": step}
-            if pushing:
-                rate = (d0 - d) / step
-                if rate > best:
-                    best, best_step = rate, step
-                if math.dist(model.agent_state[:2], end) < ARRIVE:
-                    break
-        if record:
-            return {"targets": targets, "states": states}
-        return {"score": best, "steps": best_step}
+                return {"score": 1e6 - step, "steps": step, "targets": targets, "states": states}
+            if pushing and math.dist(model.agent_state[:2], end) < ARRIVE:
+                break
+        score = (d0 - d) / step if pushing else -math.inf
+        return {"score": score, "steps": step, "targets": targets, "states": states}
 
     def plan(self, start: tuple) -> dict:
-        """Sample n_candidates primitives, simulate each from `start`, keep the best (module docstring)."""
+        """Sample n_candidates primitives, simulate each from `start`, pick one by rate of progress: at random among
+        those within `slack` of the best rate (a win, or no progress at all: the best). Returns the plan: the
+        chosen rollout's targets and predicted states."""
         candidates = sample_primitives(self._rng, self.n_candidates)
-        results = [self.rollout(start, p) for p in candidates]
-        i = max(range(len(results)), key=lambda j: (results[j]["score"], -j))
-        if results[i]["steps"] == 0:  # no candidate pushed at all (all stuck approaching): the longest approach
-            results[i]["steps"] = MAX_STEPS
-        recorded = self.rollout(start, candidates[i], record=True, n_steps=results[i]["steps"])
+        scores = [self.rollout(start, p)["score"] for p in candidates]
+        best = max(scores)
+        if 0 < best < 1e5:
+            good = [j for j, score in enumerate(scores) if score >= (1 - self.slack) * best]
+            i = good[int(self._rng.integers(len(good)))]
+        else:
+            i = scores.index(best)
+        chosen = self.rollout(start, candidates[i], record=True)  # again, recording: the model is deterministic
         self.primitives.append([self.steps, *candidates[i].as_list()])
-        return {"targets": recorded["targets"], "states": recorded["states"], "index": 0}
+        return {"targets": chosen["targets"], "states": chosen["states"], "index": 0}
 
     # ------------------------------------------------------------------ acting
 
@@ -535,6 +544,15 @@ class PushTDemonstrator(Demonstrator):
         return noisy
 
     # ------------------------------------------------------------------ state (plain Python: weights_only loads it)
+
+    def __getstate__(self) -> dict:
+        # pymunk's space does not pickle (cffi); the model keeps nothing between rollouts, so a copy builds its own
+        # (copy.deepcopy, or a process pool handing the demonstrator to its workers).
+        return {k: v for k, v in self.__dict__.items() if k != "model"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.model = SceneModel()
 
     STATE_KEYS = ("rng", "plan", "agent", "seen", "from", "primitives", "steps")
 
