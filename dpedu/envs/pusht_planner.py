@@ -14,7 +14,7 @@ The idea: sample pushes, try each in a model, keep the one that makes progress f
        3-120 px. Executing it: the target goes round the T's padded corners to a standoff point 6 px off the
        contact (`approach_path`), then heads for the push's end.
     3. Simulate each candidate in a private pymunk model of the scene (`SceneModel`: gym-pusht's bodies,
-       shapes and controller, ~40 us per control step where env.step takes ~0.8 ms).
+       shapes and controller, ~45 us per control step where env.step takes ~0.7 ms).
     4. Pick by rate of progress: the drop of the mean distance from the T's keypoints to the goal's over the
        rollout, per control step (approach included). A rollout that reaches coverage > 0.96 wins outright (the
        fewest steps first); otherwise the pick is random among the candidates within `slack` (30%) of the best
