@@ -1,15 +1,19 @@
 """dpedu/PushT-v0 (dpedu/envs/pusht.py): gym-pusht's physics with Chi et al.'s low-dimensional observation, start
 states that round-trip, the info of every step, the 300-step limit; and its planner demonstrator."""
 
+import io
 import json
+import pickle
 import subprocess
 import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import dpedu  # noqa: F401  (registers dpedu/PushT-v0)
+from dpedu.envs import make_demonstrator
 from dpedu.envs.pusht import (
     CENTRE_OF_GRAVITY,
     ENV_ID,
@@ -23,6 +27,16 @@ from dpedu.envs.pusht import (
     keypoints,
     pose_from_keypoints,
 )
+from dpedu.envs.pusht_planner import (
+    PushTDemonstrator,
+    SceneModel,
+    agent_step,
+    approach_path,
+    crosses_padded_t,
+    inside_padded_t,
+    sample_primitives,
+)
+from dpedu.envs.pusht_planner import coverage as planner_coverage
 
 GOAL_STATE = [100.0, 100.0, *GOAL_POSE]  # the agent out of the way, the block on the goal
 
@@ -178,3 +192,168 @@ def test_import_dpedu_and_its_envs_load_no_pygame():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout))
     assert not {m for m in loaded if m.split(".")[0] in ("pygame", "cv2", "gym_pusht", "shapely")}
+
+
+# ---------------------------------------------------------------------------------------------- the demonstrator
+
+def demonstrate(start_seed: int, planner_seed: int, max_steps: int = MAX_EPISODE_STEPS, **kwargs):
+    """One episode of the planner from env seed start_seed: (success, actions (L, 2), demonstrator)."""
+    env = gym.make(ENV_ID)
+    obs, _ = env.reset(seed=start_seed)
+    demonstrator = PushTDemonstrator(seed=planner_seed, **kwargs)
+    actions = []
+    for _ in range(max_steps):
+        actions.append(demonstrator.act(obs))
+        obs, _, terminated, truncated, info = env.step(actions[-1])
+        if terminated or truncated:
+            break
+    return bool(info["is_success"]), np.array(actions), demonstrator
+
+
+def test_the_model_steps_exactly_as_the_env_does_contacts_included():
+    env = PushTEnv()
+    _, info = env.reset(seed=3)
+    model = SceneModel()
+    ax, ay, bx, by, angle = info["state"]
+    model.set((ax, ay, 0.0, 0.0, bx, by, angle, 0.0, 0.0, 0.0))
+    for target in [(bx, by)] * 8 + [(100.0, 100.0)] * 5 + [(bx + 20, by - 30)] * 8:  # into the T and away
+        target = np.array(target, np.float32)
+        _, _, _, _, info = env.step(target)
+        model.step(*target.tolist())
+        np.testing.assert_allclose([*model.agent_state[:2], *model.block_pose()[:2]], info["state"][:4], atol=1e-9)
+        assert planner_coverage(*model.block_pose()) == pytest.approx(info["coverage"], abs=1e-9)
+    assert np.hypot(info["state"][2] - bx, info["state"][3] - by) > 10  # the T was pushed
+
+
+def test_the_agents_path_is_predicted_from_the_targets():
+    env = PushTEnv()
+    obs, _ = env.reset(seed=4)
+    x, y, vx, vy = *obs[16:].tolist(), 0.0, 0.0
+    for target in ([300.0, 100.0], [310.0, 400.0], [20.0, 20.0]):
+        obs, *_ = env.step(np.array(target, np.float32))
+        x, y, vx, vy = agent_step(x, y, vx, vy, *target)
+        np.testing.assert_allclose(obs[16:], [x, y], atol=1e-4)  # float32 observation
+
+
+def test_planner_coverage_matches_gym_pushts_shapely_coverage():
+    env, rng = PushTEnv(), np.random.default_rng(0)
+    for _ in range(20):
+        pose = GOAL_POSE + rng.normal(size=3) * [30.0, 30.0, 0.5]
+        _, info = env.reset(options={"state": [20.0, 20.0, *pose[:2], pose[2] % (2 * np.pi)]})
+        assert planner_coverage(*pose) == pytest.approx(info["coverage"], abs=1e-9)
+
+
+def test_approach_paths_go_round_the_padded_T():
+    rng = np.random.default_rng(1)
+    for primitive in sample_primitives(rng, 200):
+        start = tuple(rng.uniform(-150, 150, 2) + [0, 60])
+        path = approach_path(start, primitive.standoff)
+        assert path[-1] == primitive.standoff
+        legs = list(zip([start, *path[:-1]], path))
+        first = 1 if inside_padded_t(start) else 0  # from inside, the first leg backs straight out
+        assert not any(crosses_padded_t(p, q) for p, q in legs[first:])
+        assert not any(inside_padded_t(p) for p in path)
+
+
+def test_the_demonstrator_solves_fixed_starts():
+    for start in (0, 1, 2):
+        success, actions, _ = demonstrate(start, planner_seed=start)
+        assert success and len(actions) < 200
+        assert np.all((actions >= 0) & (actions <= 512)) and actions.dtype == np.float32
+    success, actions, _ = demonstrate(3, planner_seed=3, max_lead=None)
+    assert success
+
+
+def test_the_lead_cap_holds():
+    env = gym.make(ENV_ID)
+    obs, _ = env.reset(seed=5)
+    demonstrator = PushTDemonstrator(seed=0, max_lead=25.0)
+    for _ in range(40):
+        action = demonstrator.act(obs)
+        assert np.hypot(*(action - obs[16:])) <= 25.0 + 1e-3
+        obs, *_ = env.step(action)
+
+
+def test_different_seeds_give_different_demonstrations_from_one_start():
+    env = gym.make(ENV_ID)
+    obs, _ = env.reset(seed=100_000)
+    first_faces, first_pushes = set(), set()
+    for seed in range(6):
+        demonstrator = make_demonstrator(ENV_ID, seed=seed)
+        demonstrator.act(obs)
+        first_pushes.add(tuple(demonstrator.primitives[0]))  # [step, face, contact, direction, end]
+        first_faces.add(demonstrator.primitives[0][1])
+    assert len(first_pushes) == 6 and len(first_faces) >= 2
+    again = make_demonstrator(ENV_ID, seed=0)  # and one seed repeats itself
+    assert tuple(again.act(obs).tolist()) == tuple(make_demonstrator(ENV_ID, seed=0).act(obs).tolist())
+
+
+def test_act_on_a_batch_is_refused():
+    obs, _ = PushTEnv().reset(seed=0)
+    demonstrator = make_demonstrator(ENV_ID, seed=0)
+    with pytest.raises(ValueError, match="one episode at a time.*a batch of 2"):
+        demonstrator.act(np.stack([obs, obs]))
+    assert demonstrator.act(obs[None]).shape == (1, 2)
+    with pytest.raises(ValueError, match=r"shape \(18,\) or \(N, 18\)"):
+        demonstrator.act(obs[:16])
+
+
+def test_state_dict_round_trip_continues_identically():
+    env_a, env_b = gym.make(ENV_ID), gym.make(ENV_ID)
+    obs_a, _ = env_a.reset(seed=7)
+    obs_b, _ = env_b.reset(seed=7)
+    a = make_demonstrator(ENV_ID, seed=1)
+    for _ in range(25):  # into the episode, mid-plan
+        action = a.act(obs_a)
+        obs_a, *_ = env_a.step(action)
+        obs_b, *_ = env_b.step(action)
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    buf.seek(0)
+    b = make_demonstrator(ENV_ID, seed=99)
+    b.load_state_dict(torch.load(buf, weights_only=True))  # plain Python: a checkpoint loads it safely
+    for _ in range(40):
+        action_a, action_b = a.act(obs_a), b.act(obs_b)
+        np.testing.assert_array_equal(action_a, action_b)
+        obs_a, *_ = env_a.step(action_a)
+        obs_b, *_ = env_b.step(action_b)
+    assert a.primitives == b.primitives and len(a.primitives) >= 2
+
+
+def test_explore_adds_clipped_noise_only_when_asked():
+    action = np.array([2.0, 510.0], np.float32)
+    assert make_demonstrator(ENV_ID, seed=0).explore(action) is action  # no DART by default
+    noisy = make_demonstrator(ENV_ID, seed=0, explore_noise=20.0).explore(action)
+    assert noisy.dtype == np.float32 and np.all((noisy >= 0) & (noisy <= 512)) and not np.array_equal(noisy, action)
+
+
+def test_the_demonstrator_tracks_an_agent_it_did_not_move():
+    """With DART noise, or targets from elsewhere, the planner still reads the scene and re-plans."""
+    success, _, _ = demonstrate(2, planner_seed=0, explore_noise=5.0)
+    assert success
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"max_lead": 0.0}, "max_lead must be None"), ({"max_lead": np.inf}, "max_lead must be None"),
+    ({"n_candidates": 0}, "n_candidates must be an int >= 1"), ({"explore_noise": -1.0}, "explore_noise"),
+    ({"slack": 1.0}, r"slack must be a number in \[0, 1\)"), ({"slack": -0.1}, "slack must be"),
+])
+def test_bad_demonstrator_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PushTDemonstrator(**kwargs)
+
+
+def test_load_state_dict_names_the_keys():
+    with pytest.raises(ValueError, match=r"PushTDemonstrator state needs the keys \['rng', 'plan'"):
+        PushTDemonstrator().load_state_dict({"rng": {}, "plan": None})
+
+
+def test_a_pickled_demonstrator_continues_identically():
+    """A process pool hands the demonstrator to its workers by pickling it (pymunk's space itself does not pickle)."""
+    env = gym.make(ENV_ID)
+    obs, _ = env.reset(seed=8)
+    a = make_demonstrator(ENV_ID, seed=2)
+    for _ in range(10):
+        obs, *_ = env.step(a.act(obs))
+    b = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(b.act(obs), a.act(obs))
