@@ -15,6 +15,7 @@ import torch
 import dpedu  # noqa: F401  (registers dpedu/PushT-v0)
 from dpedu.envs import make_demonstrator
 from dpedu.envs.pusht import (
+    KEYPOINT_MARGIN,
     CENTRE_OF_GRAVITY,
     ENV_ID,
     GOAL_POSE,
@@ -55,7 +56,9 @@ def test_constants_and_registration():
 
 def test_spaces():
     env = PushTEnv()
-    assert env.observation_space == gym.spaces.Box(0.0, 512.0, (18,), np.float32)
+    margin = KEYPOINT_MARGIN  # the T's tips may leave the table at a random start; the agent may not
+    assert env.observation_space == gym.spaces.Box(np.r_[np.full(16, -margin), 0, 0].astype(np.float32),
+                                                   np.r_[np.full(16, 512 + margin), 512, 512].astype(np.float32))
     assert env.action_space == gym.spaces.Box(0.0, 512.0, (2,), np.float32)
     obs, _ = env.reset(seed=0)
     assert obs.dtype == np.float32 and env.observation_space.contains(obs)

@@ -56,6 +56,7 @@ OBS_TYPES = ("keypoints", "pixels_agent_pos")
 RENDER_MODES = (None, "rgb_array")
 STATE_NAMES = ("agent_x", "agent_y", "block_x", "block_y", "block_angle")
 TABLE = 512.0  # the table (and the action box) is [0, 512]^2
+KEYPOINT_MARGIN = 128.0  # px a keypoint may lie off the table (observation_space)
 
 # The T in its body frame, in gym-pusht's keypoint order (pymunk's vertex order of the bar, then of the stem;
 # tests/test_pusht.py checks it against gym-pusht's get_keypoints).
@@ -152,7 +153,12 @@ class PushTEnv(gym.Env):
         self._env = GymPushT(obs_type=inner, render_mode="rgb_array")
         self.action_space = spaces.Box(0.0, TABLE, shape=(2,), dtype=np.float32)
         if obs_type == "keypoints":
-            self.observation_space = spaces.Box(0.0, TABLE, shape=(18,), dtype=np.float32)
+            # The keypoints may leave the table: gym-pusht's random start puts the T's origin anywhere in
+            # [100, 400]^2 at any angle, and its tips reach 125 px from there (520.5 px seen over seeds 0-1999). The
+            # agent is on the table.
+            low = np.r_[np.full(16, -KEYPOINT_MARGIN), 0.0, 0.0].astype(np.float32)
+            high = np.r_[np.full(16, TABLE + KEYPOINT_MARGIN), TABLE, TABLE].astype(np.float32)
+            self.observation_space = spaces.Box(low, high, dtype=np.float32)
         else:
             self.observation_space = self._env.observation_space
 

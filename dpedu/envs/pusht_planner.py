@@ -385,6 +385,7 @@ class PushTDemonstrator(Demonstrator):
     ACTION_BOUND = TABLE
     CHOICES = "plan"
     DEFAULT_EXPLORE_NOISE = 0.0
+    ONE_EPISODE_AT_A_TIME = True  # evaluate's demonstrator baseline steps it in single-env batches
 
     def __init__(self, seed: int | None = None, explore_noise: float | None = None,
                  max_lead: float | None = DEFAULT_MAX_LEAD, slack: float = DEFAULT_SLACK,
