@@ -119,8 +119,10 @@ def read_dataset(path: Path) -> dict:
 def our_settings(preset_key: str | None) -> tuple[dict, str, int | None]:
     """Our policy's settings for Push-T: every DPConfig value (a preset's overrides on the defaults), where they
     came from, and the preset's training budget in gradient updates (its "n_updates", None if it names none)."""
-    from dpedu.config import PRESETS, DPConfig
+    from dpedu.config import PRESETS, PUSHT_UNET, DPConfig
 
+    if preset_key == "unet":  # our U-Net variant on Push-T (dpedu.config.PUSHT_UNET), the size LeRobot's can match
+        return DPConfig.from_dict(PUSHT_UNET).to_dict(), "dpedu.config.PUSHT_UNET", None
     keys = [preset_key] if preset_key else [ENV_ID, "gym_pusht/PushT-v0"]
     for key in keys:
         if key in PRESETS:

@@ -492,8 +492,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     ev.add_argument("--out", default=None, metavar="FILE", help="also write the whole result as JSON to FILE")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    presets = "\n".join(f"  {env}: {p['config']}, " + (f"total_timesteps {p['total_timesteps']}" if "total_timesteps" in p
-                         else f"offline: {p['n_updates']} updates on the {p['dataset']} dataset")
+    presets = "\n".join(f"  {env}: {p['config']}, "
+                         + (f"total_timesteps {p['total_timesteps']}" if "total_timesteps" in p
+                            else f"offline: {p['n_updates']} updates on the {p['dataset']} dataset")
                          for env, p in PRESETS.items())
     sub.add_parser("config", formatter_class=HelpFormatter, help="list every config key with its default",
                    description=f"List every config key with its default and meaning.\n\nPresets (--preset):\n{presets}")

@@ -4,10 +4,9 @@ metadata a user trusts (licence in the wheel, authors, URLs, the `dpedu` command
 import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
-
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge's name -> the name pip knows (conda-forge's pytorch-cpu is torch's CPU build).

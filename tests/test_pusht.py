@@ -15,10 +15,10 @@ import torch
 import dpedu  # noqa: F401  (registers dpedu/PushT-v0)
 from dpedu.envs import make_demonstrator
 from dpedu.envs.pusht import (
-    KEYPOINT_MARGIN,
     CENTRE_OF_GRAVITY,
     ENV_ID,
     GOAL_POSE,
+    KEYPOINT_MARGIN,
     LOCAL_KEYPOINTS,
     MAX_EPISODE_STEPS,
     SUCCESS_COVERAGE,
