@@ -115,3 +115,11 @@ def paired_difference(a: list[dict], b: list[dict], field: str) -> tuple[np.ndar
     by_seed = {row["seed"]: row[field] for row in b}
     diff = np.array([row[field] - by_seed[row["seed"]] for row in a if row["seed"] in by_seed])
     return diff, t_interval(diff)
+
+
+PEER_RECORD = Path(__file__).with_name("pusht_lerobot.jsonl")  # benchmarks/peer_lerobot.py's run on the same data
+
+
+def load_peer_record(path: Path = PEER_RECORD) -> dict:
+    """The last line of LeRobot's peer record: its score, success, updates/s, plan latency and what differs."""
+    return json.loads(Path(path).read_text().splitlines()[-1])
