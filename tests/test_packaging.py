@@ -88,7 +88,8 @@ def test_ci_runs_the_readme_test_command():
 def test_ci_runs_the_notebooks_with_other_float_kernels():
     ci = (ROOT / ".ci" / "run").read_text()
     other_kernels = "ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=AVX2"
-    assert f"{other_kernels} python -m pytest notebooks tests/test_sampler.py" in ci
+    # notebooks 01-07: 08's torch outputs are all trained numbers, which nbval ignores (.ci/run says so)
+    assert f"{other_kernels} python -m pytest notebooks/0[1-7]_*.ipynb tests/test_sampler.py" in ci
 
 
 def test_the_course_opens_after_the_plain_install():
