@@ -346,7 +346,8 @@ class Demonstrations:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Demonstrations({str(self.path)!r}: {self.env_id}, {self.n_episodes} episodes, {self.n_steps} steps)"
+        # The file's name, not its full path (as h5py's File does): a printed dataset reads the same on every machine.
+        return f"Demonstrations({self.path.name!r}: {self.env_id}, {self.n_episodes} episodes, {self.n_steps} steps)"
 
 
 def fill_buffer(buffer, demonstrations: Demonstrations) -> None:
