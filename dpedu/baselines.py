@@ -62,6 +62,9 @@ def train_regression(buffer: ReplayBuffer, obs_normalizer: Normalizer, act_norma
     Batches are drawn as the Trainer draws them (config.batch_size, same window rule), in the normalised
     units the diffusion model sees; fit_regression trains. Returns (model in eval mode, loss of every update).
     """
+    if buffer.frames is not None:
+        raise ValueError("the regression baseline reads observation vectors; this buffer holds camera frames (a "
+                         "pixel baseline is not implemented)")
     obs_dim, act_dim = buffer.obs.shape[1], buffer.act.shape[1]
     with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
         torch.manual_seed(seed)

@@ -5,6 +5,7 @@
     dpedu train --dataset data/detour.zarr --updates 20000 --out runs/c      # offline: the paper's setting
     dpedu dataset info data/detour.zarr                          # one JSON line
     dpedu dataset pack data/detour.zarr data/detour.zarr.zip     # the one-file, read-only form
+    dpedu dataset render data/detour.zarr                        # add each step's camera frame (pixel policies)
     dpedu train --env Pendulum-v1 --total-timesteps 50000 --set hidden_dim=128 --set seed=1 --out runs/a
     dpedu train --total-timesteps 20000 --save-trainer --out runs/b          # then, later:
     dpedu train --total-timesteps 30000 --resume runs/b/trainer.pt --save-trainer --out runs/b
@@ -382,7 +383,8 @@ def cmd_evaluate(args, parser) -> int:
 
 
 def cmd_dataset(args, parser) -> int:
-    """record | info | pack (dpedu/datasets.py); bad input exits 2 with the reason, Ctrl-C says how to go on."""
+    """record | info | pack | render (dpedu/datasets.py); bad input exits 2 with the reason, Ctrl-C says how to go
+    on."""
     from dpedu import datasets
 
     try:
@@ -392,6 +394,9 @@ def cmd_dataset(args, parser) -> int:
             print(json.dumps(summary))
         elif args.dataset_command == "info":
             with datasets.Demonstrations.open(args.path) as data:
+                print(json.dumps(data.summary()))
+        elif args.dataset_command == "render":
+            with datasets.render_frames(args.path, progress=not args.no_progress) as data:
                 print(json.dumps(data.summary()))
         else:
             dst = datasets.pack(args.src, args.dst, overwrite=args.overwrite)
@@ -409,7 +414,7 @@ def add_dataset_parser(sub) -> argparse.ArgumentParser:
                              help="record, inspect and pack demonstration datasets (Chi et al.'s zarr layout)",
                              description="Demonstration datasets on disk (dpedu/datasets.py): a .zarr directory "
                                          "(appendable) or a .zarr.zip file (read-only), in Chi et al.'s layout.")
-    commands = dataset.add_subparsers(dest="dataset_command", required=True, metavar="{record,info,pack}")
+    commands = dataset.add_subparsers(dest="dataset_command", required=True, metavar="{record,info,pack,render}")
     rec = commands.add_parser("record", formatter_class=HelpFormatter,
                               help="record a task's built-in demonstrator into a dataset (resumable)",
                               description="Run the task's built-in demonstrator from env.reset(seed=S), S = "
@@ -431,6 +436,14 @@ def add_dataset_parser(sub) -> argparse.ArgumentParser:
     pack.add_argument("src", help="a .zarr directory (or .zarr.zip)")
     pack.add_argument("dst", help="the file to write, <name>.zarr.zip")
     pack.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    render = commands.add_parser("render", formatter_class=HelpFormatter,
+                                 help="add each step's camera frame to a dataset (for pixel policies)",
+                                 description="Draw every step's camera frame (data/img, uint8) and agent position "
+                                             "(data/agent_pos) from the states the dataset stores, as the env draws "
+                                             "its obs_type 'pixels' observations; replaces frames drawn before. Then "
+                                             "train with --set obs_type=pixels (or pixels_agent_pos).")
+    render.add_argument("path", help="a .zarr directory")
+    render.add_argument("--no-progress", action="store_true", help="no progress bar")
     return dataset
 
 

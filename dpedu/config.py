@@ -28,6 +28,8 @@ SAMPLER_KINDS = ("ddim", "ddpm")  # dpedu.diffusion.sampler.SAMPLERS
 PREDICTION_TYPES = ("epsilon", "sample")  # what the network outputs (diffusers' names); dpedu.diffusion.sampler
 NETWORKS = ("mlp", "unet")  # dpedu.networks.build_network
 CONDITIONINGS = ("concat", "film")  # dpedu.networks.mlp
+PIXEL_OBS_TYPES = ("pixels", "pixels_agent_pos")  # gym-pusht's names; dpedu.observations, dpedu.networks.vision
+VISION_KEYS = ("vision_width", "crop_ratio", "n_keypoints", "vision_feature_dim")  # the vision encoder's, pixels only
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"; dpedu.runtime.device.resolve_device
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed and numpy's SeedSequence both take it; 2**64 overflows torch
@@ -102,6 +104,18 @@ class DPConfig:
         "DART (Laskey et al. 2017): while collecting, the environment executes the demonstrator's action plus "
         "Gaussian noise of this std (action units), a finite number >= 0; the clean action is the label. None: the "
         "task's default (Pendulum-v1 0, dpedu/Detour-v0 0.4).", default=None)
+    obs_type: str | None = _doc(
+        'What the policy observes, passed to gym.make(env_id, obs_type=...) (gym-pusht\'s convention): None, the '
+        'env\'s default (a vector); "pixels" (a camera frame) or "pixels_agent_pos" (a frame and the agent\'s '
+        "position), read by the vision encoder.", default=None)
+    vision_width: int = _doc("Pixels only: channels of the ResNet-18's first stage (64: Chi et al.'s; 16 or 8: the "
+                             "CPU-sized variants).", (1, 512), default=64)
+    crop_ratio: float = _doc("Pixels only: the random crop's side over the frame's while training (the centre crop "
+                             "when acting), in (0, 1]; Chi et al.: 84/96 = 0.875; 1: no crop.", default=0.875)
+    n_keypoints: int = _doc("Pixels only: spatial-softmax keypoints per frame (Chi et al.: 32).", (1, 1_024),
+                            default=32)
+    vision_feature_dim: int = _doc("Pixels only: features per frame out of the vision encoder (Chi et al.: 64).",
+                                   (1, 4_096), default=64)
     device: str = _doc('"auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N" or "mps" (Apple GPUs); '
                        "a device this machine lacks is an error when the Trainer or policy is built.",
                        default="auto")
@@ -145,6 +159,7 @@ class DPConfig:
                 "a plan has only action_horizon actions to execute"
             )
         self._check_network()
+        self._check_vision()
         if self.sampler == "ddpm" and self.ddim_eta != 0.0:
             raise ValueError(f"ddim_eta={self.ddim_eta} has no effect with sampler='ddpm'; use sampler='ddim'")
         if not (math.isfinite(self.ema_decay) and 0.0 <= self.ema_decay < 1.0):
@@ -170,6 +185,19 @@ class DPConfig:
                                  f"got {self.unet_kernel_size}")
             if self.unet_dim % self.unet_groups:
                 raise ValueError(f"unet_groups ({self.unet_groups}) must divide unet_dim ({self.unet_dim})")
+
+    def _check_vision(self) -> None:
+        """The vision encoder's keys apply to pixel observations only (they keep their defaults otherwise)."""
+        if self.obs_type is not None and not self.obs_type:
+            raise ValueError("obs_type must be None (the env's default) or a name such as 'pixels', got ''")
+        if not (math.isfinite(self.crop_ratio) and 0.0 < self.crop_ratio <= 1.0):
+            raise ValueError(f"crop_ratio must be in (0, 1], got {self.crop_ratio!r}")
+        if self.obs_type not in PIXEL_OBS_TYPES:
+            defaults = {f.name: f.default for f in fields(self)}
+            changed = [k for k in VISION_KEYS if getattr(self, k) != defaults[k]]
+            if changed:
+                raise ValueError(f"{changed[0]}={getattr(self, changed[0])!r} applies to pixel observations only "
+                                 f"(obs_type one of {PIXEL_OBS_TYPES}), but obs_type={self.obs_type!r}")
 
     @classmethod
     def from_dict(cls, values: dict | None = None, **overrides) -> DPConfig:
@@ -259,3 +287,14 @@ PRESETS = {
 PUSHT_UNET = {**{k: v for k, v in PRESETS["dpedu/PushT-v0"]["config"].items() if k not in ("hidden_dim", "n_layers")},
               "network": "unet"}
 # A preset's "dataset": "pusht" names the dataset shipped in the package (dpedu.datasets.PUSHT_DATASET).
+
+# Detour from pixels (notebook 09): obs_type "pixels", the frame alone, so the policy must find the point in the
+# picture; offline, on 200 recorded demonstrations with their frames drawn. The CPU-sized vision encoder (width 8: a
+# ResNet-18 with 8..64 channels). One frame per plan (obs_horizon 1): the point's position is Detour's whole state, and
+# a second frame doubles the encoder's cost, the most of an update's. All K = 50 DDPM steps when acting (on two seeds,
+# 93% and 97% success against 91% and 91% with 10). No random crop: on this task, a fixed synthetic camera, the
+# paper's crop (0.875) cost success on every seed (benchmarks/detour_pixels.py, docs/results.md). ~110 s on 2 cores.
+DETOUR_PIXELS = {"config": {"obs_type": "pixels", "vision_width": 8, "n_keypoints": 16, "vision_feature_dim": 32,
+                            "crop_ratio": 1.0, "obs_horizon": 1, "hidden_dim": 128, "n_layers": 3,
+                            "learning_rate": 1e-3, "n_action_steps": 8, "batch_size": 64, "n_inference_steps": 50},
+                 "n_updates": 6_000}

@@ -108,28 +108,40 @@ class ReplayBuffer:
     allocated; and an episode longer than the capacity, which could never be held whole.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, device="cpu"):
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, device="cpu",
+                 frame_shape: tuple[int, int, int] | None = None):
         for name, value in (("capacity", capacity), ("obs_dim", obs_dim), ("act_dim", act_dim)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            # obs_dim 0: observations that are frames only (obs_type "pixels")
+            low = 0 if name == "obs_dim" and frame_shape is not None else 1
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value}")
         capacity, obs_dim, act_dim = int(capacity), int(obs_dim), int(act_dim)
+        frame_size = 0 if frame_shape is None else int(np.prod(frame_shape))
         device = torch.device(device)
         # Refuse before allocating: torch would fail deep inside (or the OS would kill the process) instead.
-        need, have = buffer_bytes(capacity, obs_dim, act_dim), memory_bytes(device)
+        need, have = buffer_bytes(capacity, obs_dim, act_dim, frame_size), memory_bytes(device)
         if have is not None and need > have:
             raise ValueError(f"buffer_size (the buffer's capacity) {capacity:,} steps needs {need / 2**30:,.1f} GiB "
-                             f"(capacity x ((obs_dim {obs_dim} + act_dim {act_dim}) x 4 + 16) bytes), more than the "
-                             f"{have / 2**30:,.1f} GiB of memory on {device}; allowed: buffer_size <= "
-                             f"{have // (need // capacity):,} here")
+                             f"(capacity x ((obs_dim {obs_dim} + act_dim {act_dim}) x 4 + frame {frame_size} + 16) "
+                             f"bytes), more than the {have / 2**30:,.1f} GiB of memory on {device}; allowed: "
+                             f"buffer_size <= {have // (need // capacity):,} here")
         self.capacity, self.device = capacity, device
         self.obs = torch.zeros(capacity, obs_dim, device=device)
         self.act = torch.zeros(capacity, act_dim, device=device)
+        # Camera frames stay uint8 (a quarter of float32's memory); the vision encoder scales them.
+        self.frames = None if frame_shape is None else torch.zeros(capacity, *frame_shape, dtype=torch.uint8,
+                                                                   device=device)
         # The running index (not the ring position) of each step's episode's first and last step.
         self.first = torch.zeros(capacity, dtype=torch.long, device=device)
         self.last = torch.zeros(capacity, dtype=torch.long, device=device)
         self.n_added = 0  # steps ever added; the buffer holds running indices [n_added - len, n_added)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The per-step tensors this buffer stores (and its state_dict holds)."""
+        return ("obs", "act", "first", "last") + (() if self.frames is None else ("frames",))
 
     def __len__(self) -> int:
         return min(self.n_added, self.capacity)
@@ -138,8 +150,17 @@ class ReplayBuffer:
     def oldest(self) -> int:
         return self.n_added - len(self)
 
-    def add_episode(self, obs, act) -> None:
-        """Append one finished episode: obs (L, obs_dim) and act (L, act_dim), a[i] taken after o[i]."""
+    def add_episode(self, obs, act, frames=None) -> None:
+        """Append one finished episode: obs (L, obs_dim) and act (L, act_dim), a[i] taken after o[i]; and for a buffer
+        of frames, frames (L, H, W, C) uint8, the frame of o[i]."""
+        if (frames is None) != (self.frames is None):
+            raise ValueError("this buffer holds frames: add_episode needs frames=(L, H, W, C) uint8" if frames is None
+                             else "this buffer holds no frames (made without frame_shape); got frames")
+        if frames is not None:
+            frames = torch.as_tensor(np.asarray(frames))
+            if frames.dtype != torch.uint8 or tuple(frames.shape) != (len(obs), *self.frames.shape[1:]):
+                raise ValueError(f"frames must be uint8 of shape {(len(obs), *self.frames.shape[1:])}, got "
+                                 f"{str(frames.dtype).replace('torch.', '')} {tuple(frames.shape)}")
         obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
         act = torch.as_tensor(np.asarray(act), dtype=torch.float32)
         if obs.dim() != 2 or act.dim() != 2 or len(obs) != len(act) or len(obs) == 0:
@@ -158,6 +179,8 @@ class ReplayBuffer:
         pos = pos.to(self.device)
         self.obs[pos] = obs.to(self.device)
         self.act[pos] = act.to(self.device)
+        if frames is not None:
+            self.frames[pos] = frames.to(self.device)
         self.first[pos] = first
         self.last[pos] = last
         self.n_added += n
@@ -166,7 +189,7 @@ class ReplayBuffer:
         """The stored steps (only the filled part of the ring, copied: a slice would drag the whole preallocated
         storage into torch.save) and the step count."""
         n = len(self)
-        filled = {name: getattr(self, name)[:n].to("cpu", copy=True) for name in ("obs", "act", "first", "last")}
+        filled = {name: getattr(self, name)[:n].to("cpu", copy=True) for name in self.fields}
         return {"capacity": self.capacity, "n_added": self.n_added, **filled}
 
     def load_state_dict(self, state: dict) -> None:
@@ -177,12 +200,15 @@ class ReplayBuffer:
         if isinstance(n_added, bool) or not isinstance(n_added, int) or n_added < 0:
             raise ValueError(f"buffer n_added must be an int >= 0, found {n_added!r}")
         n = min(n_added, self.capacity)
-        for name in ("obs", "act", "first", "last"):
+        if ("frames" in state) != (self.frames is not None):
+            raise ValueError(f"the buffer state {'holds' if 'frames' in state else 'holds no'} frames, this buffer "
+                             f"{'does not' if self.frames is None else 'does'}")
+        for name in self.fields:
             want = (n, *getattr(self, name).shape[1:])
             if not torch.is_tensor(state[name]) or tuple(state[name].shape) != want:
                 found = tuple(state[name].shape) if torch.is_tensor(state[name]) else type(state[name]).__name__
                 raise ValueError(f"buffer {name!r} must have shape {want} for n_added={n_added}, found {found}")
-        for name in ("obs", "act", "first", "last"):
+        for name in self.fields:
             getattr(self, name)[:n] = state[name].to(self.device)
         self.n_added = n_added
 
@@ -196,6 +222,14 @@ class ReplayBuffer:
         self, batch_size: int, obs_horizon: int, action_horizon: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of windows around uniformly drawn steps: obs (B, To, obs_dim), act (B, H, act_dim)."""
+        obs_idx, act_idx = self.sample_indices(batch_size, obs_horizon, action_horizon, generator)
+        return self.obs[obs_idx], self.act[act_idx]
+
+    def sample_indices(
+        self, batch_size: int, obs_horizon: int, action_horizon: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """sample()'s windows as storage indices, obs_idx (B, To) and act_idx (B, H): self.obs[obs_idx] and
+        self.frames[obs_idx] are the observations, self.act[act_idx] the actions."""
         if len(self) == 0:
             raise RuntimeError("the buffer is empty: add an episode before sampling")
         oldest = self.oldest
@@ -204,12 +238,13 @@ class ReplayBuffer:
         # An episode partly pushed out of the FIFO begins at the oldest step still held.
         first = self.first[ring].clamp_min(oldest)
         obs_idx, act_idx = window_indices(t, first, self.last[ring], obs_horizon, action_horizon)
-        return self.obs[obs_idx % self.capacity], self.act[act_idx % self.capacity]
+        return obs_idx % self.capacity, act_idx % self.capacity
 
 
-def buffer_bytes(capacity: int, obs_dim: int, act_dim: int) -> int:
-    """Memory of a ReplayBuffer: float32 observations and actions, and two int64 episode edges per step."""
-    return capacity * ((obs_dim + act_dim) * 4 + 2 * 8)
+def buffer_bytes(capacity: int, obs_dim: int, act_dim: int, frame_size: int = 0) -> int:
+    """Memory of a ReplayBuffer: float32 observations and actions, uint8 frames of frame_size values, and two int64
+    episode edges per step."""
+    return capacity * ((obs_dim + act_dim) * 4 + frame_size + 2 * 8)
 
 
 def memory_bytes(device: torch.device) -> int | None:

@@ -8,11 +8,16 @@ converter reads the same), written in zarr format 2, so zarr 2 and zarr 3 both r
       data/action       (N, act_dim)   float32    a_t, the action taken after o_t: the label
       data/state        (N, state_dim) float64    optional: the simulator's state at o_t (Push-T: Chi et al.'s)
       data/keypoint     (N, 8, 2)      float32    Push-T only: the block's keypoints (Chi et al.'s)
+      data/img          (N, H, W, C)   uint8      optional, added by render_frames(): the camera frame of each step,
+                                                  drawn from data/state (or data/obs) by the task's renderer;
+                                                  compressed by zarr's default codec (Chi et al.'s name and layout)
+      data/agent_pos    (N, d)         float32    beside data/img: the agent's position, pixels_agent_pos' vector
       meta/episode_ends  (E,) int64    one past each episode's last step, cumulative (Chi et al.'s)
       meta/episode_seeds (E,) int64    the env.reset(seed=...) that started each episode: with data/state at its
                                        first step, its initial state, so the episode can be replayed
       attrs: format ("dpedu-demonstrations/1"), env_id, obs_type, source ("demonstrator", "planner", "teleop"),
-             dpedu_version, and from record(): n_failed, failed_seeds, demonstrator
+             dpedu_version, and from record(): n_failed, failed_seeds, demonstrator; from render_frames(): frames
+             ({"shape", "n_steps"}: written last, so frames cut short by an interruption are never read)
 
 Episode i holds steps episode_ends[i-1] .. episode_ends[i] - 1 of every data/ array.
 
@@ -191,6 +196,17 @@ class DemoWriter:
         sources = set(str(root.attrs.get("source", "")).split("+")) | {wanted["source"]}
         root.attrs.update({"source": "+".join(sorted(s for s in sources if s))})  # a mixed dataset says so
 
+    @staticmethod
+    @contextlib.contextmanager
+    def locked_root(path) -> Iterator:
+        """The zarr group of a dataset directory, opened for writing under the writers' lock."""
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield _open_root(Path(path), "r+")
+        finally:
+            os.close(fd)
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """An exclusive flock on the dataset directory for one write."""
@@ -287,6 +303,24 @@ class Demonstrations:
         self.env_id: str = self.attrs["env_id"]
         self.n_episodes, self.n_steps = e, int(ends[e - 1]) if e else 0
         self.obs_dim, self.act_dim = self._data["obs"].shape[1], self._data["action"].shape[1]
+        # Frames count only once render_frames() finished writing them for every step there is.
+        done = self.attrs.get("frames") or {}
+        if done.get("n_steps") != self.n_steps or "img" not in self._data:
+            for name in ("img", "agent_pos"):
+                self._data.pop(name, None)
+
+    @property
+    def has_frames(self) -> bool:
+        """Whether every step has its camera frame (data/img, from render_frames())."""
+        return "img" in self._data
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int] | None:
+        return tuple(self._data["img"].shape[1:]) if self.has_frames else None
+
+    def frame_obs_dim(self, obs_type: str) -> int:
+        """The vector beside each frame: 0 for obs_type "pixels", data/agent_pos' width for "pixels_agent_pos"."""
+        return self._data["agent_pos"].shape[1] if obs_type == "pixels_agent_pos" else 0
 
     @classmethod
     def open(cls, path) -> Demonstrations:
@@ -332,7 +366,8 @@ class Demonstrations:
         """What `dpedu dataset info` prints and a trainer checkpoint keeps: plain values."""
         return {"path": str(self.path), "env_id": self.env_id, "n_episodes": self.n_episodes, "n_steps": self.n_steps,
                 "obs_dim": self.obs_dim, "act_dim": self.act_dim, "arrays": sorted(self._data),
-                "source": self.attrs.get("source"), "n_failed": self.attrs.get("n_failed", 0)}
+                "source": self.attrs.get("source"), "n_failed": self.attrs.get("n_failed", 0),
+                **({"frame_shape": list(self.frame_shape)} if self.has_frames else {})}
 
     def close(self) -> None:
         store = self._root.store
@@ -350,13 +385,69 @@ class Demonstrations:
         return f"Demonstrations({self.path.name!r}: {self.env_id}, {self.n_episodes} episodes, {self.n_steps} steps)"
 
 
-def fill_buffer(buffer, demonstrations: Demonstrations) -> None:
-    """Every episode of a dataset into a ReplayBuffer (dpedu/data.py), in order: the offline Trainer's data."""
+def fill_buffer(buffer, demonstrations: Demonstrations, obs_type: str | None = None) -> None:
+    """Every episode of a dataset into a ReplayBuffer (dpedu/data.py), in order: the offline Trainer's data.
+    obs_type "pixels" or "pixels_agent_pos": the frames (data/img) and, for the latter, data/agent_pos as the vector."""
     if demonstrations.n_steps > buffer.capacity:
         raise ValueError(f"the dataset has {demonstrations.n_steps} steps, more than buffer_size={buffer.capacity}; "
                          f"set buffer_size >= {demonstrations.n_steps}")
     for episode in demonstrations:
-        buffer.add_episode(episode["obs"], episode["action"])
+        if obs_type is None:
+            buffer.add_episode(episode["obs"], episode["action"])
+            continue
+        L = len(episode["action"])
+        vector = episode["agent_pos"] if obs_type == "pixels_agent_pos" else np.zeros((L, 0), dtype=np.float32)
+        buffer.add_episode(vector, episode["action"], frames=episode["img"])
+
+
+# ---------------------------------------------------------------- frames drawn from the stored states
+
+
+def render_frames(path, progress: bool = True) -> Demonstrations:
+    """Add data/img and data/agent_pos to the dataset directory at `path`: each step's camera frame and agent position,
+    drawn by its task's renderer (dpedu.envs.FRAME_RENDERERS) from what the dataset stores of the step (Push-T:
+    data/state; Detour: data/obs, the position), exactly as the env draws its own pixel observations. Replaces frames
+    rendered before. Returns the dataset, opened for reading."""
+    from dpedu.envs import FRAME_RENDERERS
+
+    path = Path(path)
+    data = Demonstrations.open(path)
+    try:
+        if data.env_id not in FRAME_RENDERERS:
+            raise ValueError(f"no frame renderer for {data.env_id}; frames can be drawn for "
+                             f"{', '.join(FRAME_RENDERERS)}")
+        renderer = FRAME_RENDERERS[data.env_id]
+        episodes = list(data)
+    finally:
+        data.close()
+    if path.name.endswith(".zarr.zip"):
+        raise ValueError(f"{path}: a .zarr.zip dataset is read-only; render the .zarr directory it was packed from "
+                         "and pack() it again")
+    first = renderer(episodes[0])
+    with DemoWriter.locked_root(path) as root:
+        root.attrs.pop("frames", None)  # the old frames stop counting before the new ones are written
+        arrays = {}
+        for name, value in zip(("img", "agent_pos"), first):
+            if name in root["data"]:
+                del root["data"][name]
+            arrays[name] = root["data"].create_array(name, shape=(data.n_steps, *value.shape[1:]), dtype=value.dtype,
+                                                     chunks=(CHUNK_STEPS // 8 if name == "img" else CHUNK_STEPS,
+                                                             *value.shape[1:]))
+        from tqdm.auto import tqdm
+
+        start, pending = 0, []
+        with tqdm(total=len(episodes), desc=f"render {data.env_id}", unit="episode", disable=not progress) as bar:
+            for i, episode in enumerate(episodes):
+                pending.append(renderer(episode))
+                if sum(len(p[0]) for p in pending) >= CHUNK_STEPS or i == len(episodes) - 1:
+                    # Written in blocks of whole chunks where possible: each zarr chunk is compressed once.
+                    img, agent_pos = (np.concatenate(parts) for parts in zip(*pending))
+                    stop, pending = start + len(img), []
+                    arrays["img"][start:stop], arrays["agent_pos"][start:stop] = img, agent_pos
+                    start = stop
+                bar.update(1)
+        root.attrs.update({"frames": {"shape": list(first[0].shape[1:]), "n_steps": data.n_steps}})
+    return Demonstrations.open(path)
 
 
 # ---------------------------------------------------------------- recording with a demonstrator

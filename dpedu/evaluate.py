@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from dpedu.envs import EPISODE_MEASURES, make_demonstrator
+from dpedu.observations import make_env
 from dpedu.stats import standard_error, wilson_interval
 
 
@@ -46,10 +47,33 @@ def check_env_id(env_id: str) -> gym.spaces.Box:
     return space
 
 
+def observed_as(policy) -> tuple[str | None, tuple | None]:
+    """(obs_type, frame_shape) of what a policy observes: (None, None) for vectors (and for any policy that does
+    not say); a pixel DiffusionPolicy's obs_type and frame shape (H, W, C). Its env is made with that obs_type."""
+    layout = getattr(policy, "layout", None)
+    if layout is None or not layout.has_frames:
+        return None, None
+    return layout.obs_type, layout.frame_shape
+
+
 def check_policy_fits(policy, env_id: str) -> None:
     """A policy that knows its obs_dim / act_dim (DiffusionPolicy) must match the env's spaces."""
     obs_dim, act_dim = getattr(policy, "obs_dim", None), getattr(policy, "act_dim", None)
     if obs_dim is None and act_dim is None:
+        return
+    obs_type, frame_shape = observed_as(policy)
+    if obs_type is not None:
+        from dpedu.observations import ObsLayout
+
+        env = make_env(env_id, obs_type)
+        try:
+            layout = ObsLayout.of_space(env.observation_space, obs_type, env_id)
+        finally:
+            env.close()
+        if (layout.obs_dim, layout.frame_shape) != (obs_dim, frame_shape):
+            raise ValueError(f"{env_id} with obs_type={obs_type!r} observes frames {layout.frame_shape} and "
+                             f"{layout.obs_dim} numbers beside them, but the policy takes frames {frame_shape} and "
+                             f"{obs_dim}")
         return
     env = gym.make(env_id)
     try:
@@ -112,9 +136,10 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
     Returns a dict of per-episode results: "returns" (n_episodes,), "successes" (n_episodes,) bool (True if
     the env's info["is_success"] was True at the episode's end; None when the env never reports it),
     "lengths" (n_episodes,) steps, and lists with one array per episode: "observations" (length + 1, obs_dim),
-    the observations from its reset to its last step; "actions" (length, act_dim), the actions the policy
-    executed; "rewards" (length,); "states" (length + 1, state_dim), env.unwrapped.state before each step and
-    after the last (None when the env keeps no such array).
+    the observations from its reset to its last step (a pixel policy's: the vectors beside its frames, see
+    _vector); "actions" (length, act_dim), the actions the policy executed; "rewards" (length,); "states"
+    (length + 1, state_dim), env.unwrapped.state before each step and after the last (None when the env keeps no
+    such array).
     """
     _check_int("n_episodes", n_episodes, 1)
     _check_int("seed", seed, 0)
@@ -158,7 +183,8 @@ def _rollout_chunk(policy, env_id: str, seed: int, k: int, initial_states, bar) 
     """k episodes stepped together; env i reset with seed + i (rollouts' docstring)."""
     returns, lengths = np.zeros(k), np.zeros(k, dtype=int)
     successes, reports_success = np.zeros(k, dtype=bool), False
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * k)
+    obs_type = observed_as(policy)[0]
+    envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id, obs_type)] * k)
     try:
         obs, _ = envs.reset(seed=seed)  # env i gets seed + i
         if initial_states is not None:
@@ -170,7 +196,7 @@ def _rollout_chunk(policy, env_id: str, seed: int, k: int, initial_states, bar) 
 
         policy.reset()
         done = np.zeros(k, dtype=bool)
-        visited, executed, received, physical = [obs], [], [], [state_now()]
+        visited, executed, received, physical = [_vector(obs, k)], [], [], [state_now()]
         while not done.all():
             action = np.asarray(policy.act(obs))
             executed.append(action)
@@ -185,7 +211,7 @@ def _rollout_chunk(policy, env_id: str, seed: int, k: int, initial_states, bar) 
                 successes |= ended & np.asarray(info["is_success"], dtype=bool)
             finished = (terminated | truncated) & ~done
             done |= terminated | truncated
-            visited.append(obs)
+            visited.append(_vector(obs, k))
             physical.append(state_now())
             if bar is not None and finished.any():
                 bar.update(int(finished.sum()))
@@ -200,6 +226,15 @@ def _rollout_chunk(policy, env_id: str, seed: int, k: int, initial_states, bar) 
             "actions": [executed[i, : lengths[i]] for i in range(k)],
             "rewards": [received[i, : lengths[i]] for i in range(k)],
             "states": [None if physical is None else physical[i, : lengths[i] + 1] for i in range(k)]}
+
+
+def _vector(obs, k: int) -> np.ndarray:
+    """What rollouts keep of a batch of k observations: the vector; for pixel observations the agent's position
+    ("pixels_agent_pos") or nothing, (k, 0) ("pixels"): frames would take hundreds of MB over an evaluation."""
+    if isinstance(obs, dict):
+        return obs["agent_pos"]
+    obs = np.asarray(obs)
+    return obs if obs.ndim == 2 else np.zeros((k, 0), dtype=np.float32)
 
 
 def step_changes(actions: np.ndarray) -> np.ndarray:

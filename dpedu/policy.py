@@ -9,7 +9,9 @@ Notebooks 03 (the timing diagram), 04, 05 and 06.
 
 `act` works for one environment, obs (obs_dim,), or N environments stepped together, obs (N, obs_dim).
 Plans are sampled on the policy's device in one batch for all N; only the executed actions come back
-to the host, once per plan.
+to the host, once per plan. A pixel policy (config obs_type "pixels" or "pixels_agent_pos") takes what its env
+returns, frames (H, W, C) uint8 (and the agent's position), one or N (dpedu/observations.py); its vision encoder runs
+once per plan, then the S denoising steps reuse the features.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from dpedu.config import DPConfig
 from dpedu.data import Normalizer
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
+from dpedu.networks import build_network, condition
+from dpedu.networks.vision import VisuomotorDenoiser, as_frames
+from dpedu.observations import ObsLayout
 from dpedu.runtime.device import resolve_device
 
 
@@ -44,19 +49,26 @@ class RecedingHorizon:
 
     def reset(self) -> None:
         self.obs_history: np.ndarray | None = None  # (N, To, obs_dim)
+        self.frame_history: np.ndarray | None = None  # (N, To, H, W, C), for a policy that sees frames
         self.planned: deque[np.ndarray] = deque()  # of (N, act_dim)
 
-    def act(self, batch: np.ndarray, plan: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """batch (N, obs_dim) -> actions (N, act_dim); plan maps (N, To, obs_dim) to (N, >= n_action_steps, act_dim)."""
+    def act(self, batch: np.ndarray, plan: Callable[..., np.ndarray], frames: np.ndarray | None = None) -> np.ndarray:
+        """batch (N, obs_dim) -> actions (N, act_dim); plan maps (N, To, obs_dim) to (N, >= n_action_steps, act_dim).
+        With frames (N, H, W, C): their history too, and plan(obs_history, frame_history)."""
         if self.obs_history is None:
             self.obs_history = np.repeat(batch[:, None], self.obs_horizon, axis=1)
+            if frames is not None:
+                self.frame_history = np.repeat(frames[:, None], self.obs_horizon, axis=1)
         elif self.obs_history.shape[0] != batch.shape[0]:
             raise ValueError(f"act() got {batch.shape[0]} observations but this episode started with "
                              f"{self.obs_history.shape[0]}; call reset() before changing the batch size")
         else:
             self.obs_history = np.concatenate([self.obs_history[:, 1:], batch[:, None]], axis=1)
+            if frames is not None:
+                self.frame_history = np.concatenate([self.frame_history[:, 1:], frames[:, None]], axis=1)
         if not self.planned:
-            executed = plan(self.obs_history)[:, : self.n_action_steps]  # (N, n_action_steps, act_dim)
+            histories = (self.obs_history,) if frames is None else (self.obs_history, self.frame_history)
+            executed = plan(*histories)[:, : self.n_action_steps]  # (N, n_action_steps, act_dim)
             self.planned.extend(executed.transpose(1, 0, 2))
         return self.planned.popleft()
 
@@ -78,6 +90,9 @@ class DiffusionPolicy:
         self.device = resolve_device(config.device if device is None else device)
         self.model = model.to(self.device).eval()
         self.obs_dim, self.act_dim = len(obs_normalizer.low), len(act_normalizer.low)
+        # What it observes: a vector, or frames its vision encoder reads (and a vector beside them).
+        frame_shape = model.encoder.image_shape if isinstance(model, VisuomotorDenoiser) else None
+        self.layout = ObsLayout(config.obs_type if frame_shape else None, self.obs_dim, frame_shape)
         self.obs_normalizer, self.act_normalizer = obs_normalizer.to(self.device), act_normalizer.to(self.device)
         self.env_id = env_id
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
@@ -128,19 +143,32 @@ class DiffusionPolicy:
         self._queue = RecedingHorizon(self.config.obs_horizon, self.config.n_action_steps)
 
     def act(self, obs) -> np.ndarray:
-        """obs (obs_dim,) -> action (act_dim,), or obs (N, obs_dim) -> actions (N, act_dim); env units."""
+        """obs (obs_dim,) -> action (act_dim,), or obs (N, obs_dim) -> actions (N, act_dim); env units.
+        A pixel policy: obs as its env returns it (dpedu/observations.py), one or N."""
+        if self.layout.has_frames:
+            vector, frames, single = self.layout.split(obs)
+            vector = self._check_obs(vector)
+            frames = as_frames(frames, self.layout.frame_shape).numpy()
+            action = self._queue.act(vector, self._plan_executed, frames)
+            return action[0] if single else action
         obs = self._check_obs(obs)
         action = self._queue.act(obs[None] if obs.ndim == 1 else obs, self._plan_executed)
         return action[0] if obs.ndim == 1 else action
 
-    def _plan_executed(self, obs_history: np.ndarray) -> np.ndarray:
+    def _plan_executed(self, obs_history: np.ndarray, frame_history: np.ndarray | None = None) -> np.ndarray:
         # Only the executed actions cross to the host, once per plan.
-        chunk = self._plan(torch.from_numpy(obs_history).to(self.device))
+        obs = torch.from_numpy(obs_history).to(self.device)
+        if frame_history is None:
+            chunk = self._plan(obs)
+        else:
+            chunk = self._plan(obs, torch.from_numpy(frame_history).to(self.device))
         return chunk[:, : self.config.n_action_steps].cpu().numpy()
 
     def predict_chunk(self, obs_history) -> np.ndarray:
-        """A whole plan: obs_history (N, obs_horizon, obs_dim) -> actions (N, action_horizon, act_dim), env units."""
-        return self._plan(self._check_window(obs_history)).cpu().numpy()
+        """A whole plan: obs_history (N, obs_horizon, obs_dim) -> actions (N, action_horizon, act_dim), env units.
+        A pixel policy: the windows in its env's form with (N, obs_horizon) in front: frames (N, To, H, W, C) for
+        obs_type "pixels", {"pixels": (N, To, H, W, C), "agent_pos": (N, To, obs_dim)} for "pixels_agent_pos"."""
+        return self._plan(*self._check_window(obs_history)).cpu().numpy()
 
     def denoise(self, obs_history, x_K: torch.Tensor | None = None, n_samples: int = 1,
                 x_T: torch.Tensor | None = None):
@@ -151,12 +179,35 @@ class DiffusionPolicy:
         """
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be an int >= 1 (plans per observation window), got {n_samples!r}")
-        obs = self._check_window(obs_history).repeat_interleave(int(n_samples), dim=0)
-        a0, trajectory = self._plan(obs, x_K=x_K, x_T=x_T, return_trajectory=True)
+        obs, frames = self._check_window(obs_history)
+        obs = obs.repeat_interleave(int(n_samples), dim=0)
+        frames = None if frames is None else frames.repeat_interleave(int(n_samples), dim=0)
+        a0, trajectory = self._plan(obs, frames, x_K=x_K, x_T=x_T, return_trajectory=True)
         return a0.cpu().numpy(), trajectory.cpu().numpy()
 
-    def _check_window(self, obs_history) -> torch.Tensor:
-        """Observation windows as a float32 tensor on the policy's device, or a ValueError naming the shape wanted."""
+    def _check_window(self, obs_history) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Observation windows as a float32 tensor on the policy's device, and the frames' windows (uint8) for a pixel
+        policy (else None); or a ValueError naming the shape wanted."""
+        if self.layout.has_frames:
+            return self._check_frame_window(obs_history)
+        return self._check_vector_window(obs_history), None
+
+    def _check_frame_window(self, obs_history) -> tuple[torch.Tensor, torch.Tensor]:
+        To = self.config.obs_horizon
+        parts = dict(obs_history) if isinstance(obs_history, dict) else {"pixels": obs_history}
+        parts = {k: np.asarray(v.detach().cpu() if torch.is_tensor(v) else v) for k, v in parts.items()}
+        n = parts["pixels"].shape[0] if "pixels" in parts and parts["pixels"].ndim == 5 else None
+        if n is None or any(v.ndim < 2 or v.shape[:2] != (n, To) for v in parts.values()) or n < 1:
+            raise ValueError(f"obs_history must be windows of obs_horizon={To} observations, each "
+                             f"{self.layout.describe()}, with (N, {To}) in front (N >= 1); got shapes "
+                             f"{ {k: v.shape for k, v in parts.items()} }")
+        flat = {k: v.reshape(n * To, *v.shape[2:]) for k, v in parts.items()}
+        vector, frames, _ = self.layout.split(flat if isinstance(obs_history, dict) else flat["pixels"])
+        vector = self._check_obs(vector).reshape(n, To, self.obs_dim)
+        frames = as_frames(frames, self.layout.frame_shape).reshape(n, To, *self.layout.frame_shape)
+        return torch.as_tensor(vector, device=self.device), frames.to(self.device)
+
+    def _check_vector_window(self, obs_history) -> torch.Tensor:
         want = (self.config.obs_horizon, self.obs_dim)
         try:
             obs_history = np.asarray(obs_history.detach().cpu() if torch.is_tensor(obs_history) else obs_history)
@@ -170,11 +221,13 @@ class DiffusionPolicy:
         return torch.as_tensor(obs_history, dtype=torch.float32, device=self.device)
 
     @torch.inference_mode()
-    def _plan(self, obs: torch.Tensor, **sample_kwargs):
+    def _plan(self, obs: torch.Tensor, frames: torch.Tensor | None = None, **sample_kwargs):
         """Observation windows (N, To, obs_dim) -> sampled chunks (N, H, act_dim), both in env units
-        (and, with return_trajectory=True, every visited A^k (S + 1, N, H, act_dim) too)."""
+        (and, with return_trajectory=True, every visited A^k (S + 1, N, H, act_dim) too). With frames
+        (N, To, H, W, C): the vision encoder runs here, once per plan, not once per denoising step."""
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
+        obs = condition(self.model, obs, frames)  # with frames, the features every denoising step reads
         out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
         a0 = out[0] if isinstance(out, tuple) else out
         if not torch.isfinite(a0).all():
@@ -204,7 +257,7 @@ class DiffusionPolicy:
                              f"got a ragged sequence ({e})") from None
         if not np.issubdtype(obs.dtype, np.number) or np.iscomplexobj(obs):
             raise TypeError(f"observations must be real numbers, got dtype {obs.dtype}")
-        if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim or obs.size == 0:
+        if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim or 0 in obs.shape[:-1]:
             raise ValueError(f"observation must have shape ({self.obs_dim},) or (N, {self.obs_dim}) with N >= 1, "
                              f"got {obs.shape}")
         with np.errstate(over="ignore"):  # the overflow is reported below, as an error naming it
@@ -225,20 +278,21 @@ class DiffusionPolicy:
             "model": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
             "obs_normalizer": self.obs_normalizer.state_dict(),
             "act_normalizer": self.act_normalizer.state_dict(),
+            "frame_shape": None if self.layout.frame_shape is None else list(self.layout.frame_shape),
         }
 
     @classmethod
     def from_state_dict(cls, state: dict, device=None) -> DiffusionPolicy:
         """A policy rebuilt from state_dict() on `device` (None: its config's). A state whose parts do not fit
         together raises ValueError (KeyError for a missing entry) saying which."""
-        from dpedu.networks import build_network  # on use: acting needs a built network, never the builders
-
         if not isinstance(state.get("config"), dict):
             raise ValueError(f"'config' must be a dict of hyperparameters, found {state.get('config')!r}")
         config = DPConfig.from_dict(state["config"])
         obs_norm = Normalizer.from_state_dict(state["obs_normalizer"])
         act_norm = Normalizer.from_state_dict(state["act_normalizer"])
-        model = build_network(config, len(obs_norm.low), len(act_norm.low))
+        frame_shape = state.get("frame_shape")  # absent in a policy saved before pixels existed: none
+        model = build_network(config, len(obs_norm.low), len(act_norm.low),
+                              None if frame_shape is None else tuple(frame_shape))
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as e:  # torch lists every mismatched tensor: keep the first
@@ -266,6 +320,7 @@ class DiffusionPolicy:
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"DiffusionPolicy(env_id={self.env_id!r}, obs_dim={self.obs_dim}, act_dim={self.act_dim}, "
+        pixels = f"obs_type={c.obs_type!r}, frame_shape={self.layout.frame_shape}, " if self.layout.has_frames else ""
+        return (f"DiffusionPolicy(env_id={self.env_id!r}, {pixels}obs_dim={self.obs_dim}, act_dim={self.act_dim}, "
                 f"obs_horizon={c.obs_horizon}, action_horizon={c.action_horizon}, n_action_steps={c.n_action_steps}, "
                 f"sampler={c.sampler!r}, n_inference_steps={c.n_inference_steps}, device={str(self.device)!r})")

@@ -3,6 +3,8 @@
     standard_error(values)      s / sqrt(n): the within-seed spread of a mean over episodes
     wilson_interval(k, n)       a success rate's 95% interval, sound at 0% and 100% too
     t_interval(values)          the Student-t interval of a mean over a few training seeds (headline intervals)
+    over_seeds(rows, field)     a benchmark record's mean of `field` over training seeds, with its t-interval
+    paired_difference(a, b, f)  per-seed differences of two variants trained on the same seeds, and their interval
 
 Only t_interval needs scipy (one t quantile); it imports scipy.stats when called, so importing dpedu does not.
 """
@@ -49,3 +51,16 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
     return float(values.mean() - half), float(values.mean() + half)
+
+
+def over_seeds(rows: list[dict], field: str) -> tuple[float, tuple[float, float]]:
+    """The mean of `field` over the rows (training seeds) and its 95% t-interval over seeds."""
+    values = [row[field] for row in rows]
+    return float(np.mean(values)), t_interval(values)
+
+
+def paired_difference(a: list[dict], b: list[dict], field: str) -> tuple[np.ndarray, tuple[float, float]]:
+    """Per-seed differences a - b of `field` (rows matched by seed) and the 95% t-interval of their mean."""
+    by_seed = {row["seed"]: row[field] for row in b}
+    diff = np.array([row[field] - by_seed[row["seed"]] for row in a if row["seed"] in by_seed])
+    return diff, t_interval(diff)

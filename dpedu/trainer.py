@@ -44,7 +44,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -57,7 +56,8 @@ from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.envs import DEMONSTRATORS, make_demonstrator
 from dpedu.envs.demonstrator import CheckedDemonstrator
 from dpedu.evaluate import check_env_id, evaluate_policy
-from dpedu.networks import build_network
+from dpedu.networks import build_network, condition
+from dpedu.observations import ObsLayout, make_env
 from dpedu.policy import DiffusionPolicy
 from dpedu.runtime import distributed
 from dpedu.runtime.device import resolve_device
@@ -277,18 +277,21 @@ class Trainer:
             except ValueError as e:
                 raise ValueError(f"{e}; for another env pass demonstrator=your_object or dataset=path "
                                  "(docs/your-own-task.md)") from None
-        self.env = gym.make(env)
-        space = self.env.observation_space
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        self.env = make_env(env, cfg.obs_type)
+        try:
+            # What the policy observes: a vector, or camera frames (and the agent's position) for the vision encoder.
+            self.layout = ObsLayout.of_space(self.env.observation_space, cfg.obs_type, env)
+            self._check_pixel_training(dataset)
+        except (TypeError, ValueError):
             self.env.close()
-            raise TypeError(f"{env} has a {type(space).__name__} observation space of shape {space.shape}; the "
-                            "Trainer needs a 1-D Box (a flat vector of observations), e.g. wrap a Dict space "
-                            "with gymnasium.wrappers.FlattenObservation")
+            raise
         self._obs = None if self.offline else self.env.reset(seed=data_seed)[0]
-        self.obs_dim, self.act_dim = space.shape[0], self.action_space.shape[0]
-        if self.dataset is not None and (dataset.obs_dim, dataset.act_dim) != (self.obs_dim, self.act_dim):
+        self.obs_dim, self.act_dim = self.layout.obs_dim, self.action_space.shape[0]
+        dataset_dim = (dataset.frame_obs_dim(cfg.obs_type) if self.layout.has_frames else dataset.obs_dim
+                       ) if self.dataset is not None else None
+        if self.dataset is not None and (dataset_dim, dataset.act_dim) != (self.obs_dim, self.act_dim):
             self.env.close()
-            raise ValueError(f"the dataset's observations and actions have {dataset.obs_dim} and {dataset.act_dim} "
+            raise ValueError(f"the dataset's observations and actions have {dataset_dim} and {dataset.act_dim} "
                              f"entries, {env}'s {self.obs_dim} and {self.act_dim}")
         self._episode: tuple[list, list] = ([], [])  # (observations, actions) of the episode in progress
         # The noise schedule and the policy's sampler check their own settings (a linear schedule that exhausts
@@ -300,14 +303,14 @@ class Trainer:
         # The model: the denoiser (its constructor checks its shape rules), its optimiser and EMA.
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
             torch.manual_seed(cfg.seed)
-            self.model = build_network(cfg, self.obs_dim, self.act_dim).to(self.device)
+            self.model = build_network(cfg, self.obs_dim, self.act_dim, self.layout.frame_shape).to(self.device)
         self.updater = AdamWithEMA(self.model, cfg.learning_rate, cfg.ema_decay, cfg.max_grad_norm)
         # DistributedDataParallel's wrapper under torchrun (it averages the gradients); the model itself in one process.
         self.ddp_model = distributed.data_parallel(self.model, self.device)
-        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
+        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device, self.layout.frame_shape)
         self.env_steps = self.episodes = 0
         if self.dataset is not None:
-            fill_buffer(self.buffer, dataset)
+            fill_buffer(self.buffer, dataset, cfg.obs_type if self.layout.has_frames else None)
             self.episodes = dataset.n_episodes
         # One generator for batches and noise.
         self.generator = torch.Generator(self.device).manual_seed(data_seed)
@@ -317,6 +320,20 @@ class Trainer:
         self.loss_log = LossLog(self.device, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
         self.timings = {"collect_s": 0.0, "update_s": 0.0}
         self._policy: DiffusionPolicy | None = None
+
+    def _check_pixel_training(self, dataset) -> None:
+        """Camera frames are learned offline, from a dataset that holds them, in one process."""
+        if not self.layout.has_frames:
+            return
+        if dataset is None:
+            raise ValueError(f"obs_type={self.config.obs_type!r}: pixel policies learn from a dataset of frames "
+                             "(the paper's setting): record demonstrations, add their frames with `dpedu dataset "
+                             "render`, and give Trainer(..., dataset=path)")
+        if dataset is not Trainer.CHECKPOINT_DATA and not dataset.has_frames:
+            raise ValueError(f"obs_type={self.config.obs_type!r} needs a dataset with frames (data/img); "
+                             f"{dataset.path.name} holds none: add them with `dpedu dataset render {dataset.path}`")
+        if self.world_size > 1:
+            raise ValueError("pixel observations under torchrun are not supported: train them in one process")
 
     @property
     def offline(self) -> bool:
@@ -428,8 +445,11 @@ class Trainer:
         return self.n_updates > 0 or distributed.every_rank(len(self.buffer) > 0)
 
     def fit_normalizers(self) -> None:
-        """Observations: min-max over the buffer. Actions: the action space's bounds when finite."""
-        self.obs_normalizer = distributed.same_on_every_rank(Normalizer.fit(self.buffer.all_obs())).to(self.device)
+        """Observations: min-max over the buffer (frames are not normalised here: the vision encoder maps 0..255 to
+        [-1, 1]). Actions: the action space's bounds when finite."""
+        obs = self.buffer.all_obs()
+        obs_normalizer = Normalizer.fit(obs) if obs.shape[1] else Normalizer(torch.zeros(0), torch.zeros(0))
+        self.obs_normalizer = distributed.same_on_every_rank(obs_normalizer).to(self.device)
         low, high = self.action_space.low, self.action_space.high
         bounded = np.isfinite(low).all() and np.isfinite(high).all()
         act_normalizer = Normalizer(low, high) if bounded else Normalizer.fit(self.buffer.all_act())
@@ -440,9 +460,13 @@ class Trainer:
         cfg = self.config
         if self.obs_normalizer is None:
             self.fit_normalizers()
-        obs, actions = self.buffer.sample(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon, self.generator)
-        obs = self.obs_normalizer.normalize(obs)  # (B, To, obs_dim)
-        a0 = self.act_normalizer.normalize(actions)  # (B, H, act_dim)
+        obs_idx, act_idx = self.buffer.sample_indices(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon,
+                                                      self.generator)
+        obs = self.obs_normalizer.normalize(self.buffer.obs[obs_idx])  # (B, To, obs_dim)
+        a0 = self.act_normalizer.normalize(self.buffer.act[act_idx])  # (B, H, act_dim)
+        frames = None if self.buffer.frames is None else self.buffer.frames[obs_idx]  # (B, To, H, W, C) uint8
+        # With frames: the vision encoder's features (a random crop each) beside obs, trained by the same loss.
+        obs = condition(self.model, obs, frames, self.generator)
         loss = diffusion_loss(self.ddp_model, self.schedule, obs, a0, generator=self.generator,
                               prediction_type=cfg.prediction_type)
         self.updater.update(loss)
@@ -474,7 +498,7 @@ class Trainer:
             raise RuntimeError("no gradient update yet: call train(n_updates=N) first" if self.offline else
                                "no gradient update yet: call train() with total_timesteps > warmup_steps first")
         if self._policy is None:
-            model = build_network(self.config, self.obs_dim, self.act_dim)
+            model = build_network(self.config, self.obs_dim, self.act_dim, self.layout.frame_shape)
             model.load_state_dict(self.ema_model.state_dict())
             self._policy = DiffusionPolicy(self.config, model, self.obs_normalizer, self.act_normalizer,
                                            env_id=self.env_id, device=self.device)
@@ -541,7 +565,8 @@ class Trainer:
             kinds = ("learns from a dataset", "collects from a demonstrator")
             raise ValueError(f"the state is of a trainer that {kinds[state.get('dataset') is None]}, this one "
                              f"{kinds[not self.offline]}")
-        mine, theirs = self.config.to_dict(), dict(state["config"])
+        # (A state saved before a key existed holds that key's default.)
+        mine, theirs = self.config.to_dict(), {**DPConfig().to_dict(), **dict(state["config"])}
         theirs["device"] = mine["device"]  # a run may go on elsewhere
         differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         if differ:

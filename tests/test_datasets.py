@@ -110,7 +110,7 @@ def test_record_export_of_a_built_in_task_replays(tmp_path):
     summary = record(DETOUR, tmp_path / "detour.zarr", 10, progress=False)
     assert summary["episodes"] == summary["added"] == 10 and summary["complete"] and summary["failed"] == 0
     data = Demonstrations.open(tmp_path / "detour.zarr")
-    assert data.episode_seeds.tolist() == list(range(10)) and data.attrs["obs_type"] == "low_dim"
+    assert data.episode_seeds.tolist() == list(range(10)) and data.attrs["obs_type"] == "state"  # the env's obs_type
     assert data.state is None and data.attrs["demonstrator"] == "built-in"
     sides = {np.sign(e["obs"][np.abs(e["obs"][:, 0]) < 0.1, 1].mean()) for e in data}
     assert sides == {-1.0, 1.0}  # the data are bimodal, as the demonstrator is

@@ -159,7 +159,7 @@ def test_episode_score_is_the_max_reward():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"obs_type": "state"}, r"obs_type must be one of 'keypoints', 'pixels_agent_pos', got 'state'"),
+    ({"obs_type": "state"}, r"obs_type must be one of 'keypoints', 'pixels', 'pixels_agent_pos', got 'state'"),
     ({"render_mode": "human"}, r"render_mode must be None or 'rgb_array', got 'human'"),
 ])
 def test_bad_arguments_are_refused(kwargs, match):

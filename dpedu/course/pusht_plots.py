@@ -18,6 +18,7 @@ from matplotlib.patches import Circle, Polygon
 
 from dpedu.course.pendulum import save_gif
 from dpedu.envs.pusht import GOAL_POSE, keypoints
+from dpedu.stats import over_seeds, paired_difference  # noqa: F401  (notebook 08 reads them from here)
 
 PUSHT_SEEDS = Path(__file__).with_name("pusht_seeds.jsonl")  # benchmarks/pusht.py's record
 AGENT_RADIUS = 15.0
@@ -98,23 +99,6 @@ def load_seed_record(path: Path = PUSHT_SEEDS, variant: str = "preset") -> dict[
         if row["variant"] == variant:
             out.setdefault(row["method"], []).append(row)
     return {m: sorted(r, key=lambda row: row["seed"]) for m, r in out.items()}
-
-
-def over_seeds(rows: list[dict], field: str) -> tuple[float, tuple[float, float]]:
-    """The mean of `field` over the rows (training seeds) and its 95% t-interval over seeds."""
-    from dpedu.stats import t_interval
-
-    values = [row[field] for row in rows]
-    return float(np.mean(values)), t_interval(values)
-
-
-def paired_difference(a: list[dict], b: list[dict], field: str) -> tuple[np.ndarray, tuple[float, float]]:
-    """Per-seed differences a - b of `field` (rows matched by seed) and the 95% t-interval of their mean."""
-    from dpedu.stats import t_interval
-
-    by_seed = {row["seed"]: row[field] for row in b}
-    diff = np.array([row[field] - by_seed[row["seed"]] for row in a if row["seed"] in by_seed])
-    return diff, t_interval(diff)
 
 
 PEER_RECORD = Path(__file__).with_name("pusht_lerobot.jsonl")  # benchmarks/peer_lerobot.py's run on the same data

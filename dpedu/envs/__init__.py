@@ -23,8 +23,14 @@ DEMONSTRATORS = {"Pendulum-v1": PendulumDemonstrator, "dpedu/Detour-v0": DetourD
                  "dpedu/PushT-v0": PushTDemonstrator}
 # Per task, optionally: the rollouts (evaluate.rollouts' dict: observations, actions, rewards of each episode) -> a
 # dict of measures that evaluate_policy adds to its result.
-EPISODE_MEASURES = {"dpedu/Detour-v0": lambda episodes: detour.episode_measures(episodes["observations"]),
+# (Detour's positions: the observations, or the env's state where a pixel policy observed frames only.)
+EPISODE_MEASURES = {"dpedu/Detour-v0": lambda episodes: detour.episode_measures(
+                        episodes["observations"] if episodes["observations"][0].shape[-1] == 2 else episodes["states"]),
                     "dpedu/PushT-v0": pusht.episode_measures}
+
+# Per task that can be observed from pixels: a recorded episode (Demonstrations.episode's dict) -> (frames (L, H, W, C)
+# uint8, agent positions (L, d)), drawn as the env draws its pixel observations (dpedu.datasets.render_frames).
+FRAME_RENDERERS = {"dpedu/Detour-v0": detour.episode_frames, "dpedu/PushT-v0": pusht.episode_frames}
 
 
 def make_demonstrator(env_id: str, seed: int | None = None, explore_noise: float | None = None) -> Demonstrator:
@@ -36,5 +42,5 @@ def make_demonstrator(env_id: str, seed: int | None = None, explore_noise: float
     return DEMONSTRATORS[env_id](seed=seed, explore_noise=explore_noise)
 
 
-__all__ = ["DEMONSTRATORS", "EPISODE_MEASURES", "Demonstrator", "DetourDemonstrator", "PendulumDemonstrator",
-           "PushTDemonstrator", "make_demonstrator"]
+__all__ = ["DEMONSTRATORS", "EPISODE_MEASURES", "FRAME_RENDERERS", "Demonstrator", "DetourDemonstrator",
+           "PendulumDemonstrator", "PushTDemonstrator", "make_demonstrator"]

@@ -15,7 +15,11 @@ The world (all lengths in arena units; mirror-symmetric about y = 0)
                               ` . . . ´               drawn at random per episode
 
 Dynamics: velocity control, p' = clip(p + SPEED a, arena) with a in the Box [-1, 1]^2 and SPEED = 0.05.
-Observation: obs = (x, y), float32 (nothing else: the goal and the disk never move).
+Observation: obs = (x, y), float32 (nothing else: the goal and the disk never move). From pixels, gym-pusht's
+convention: `gym.make("dpedu/Detour-v0", obs_type="pixels")` observes a FRAME_SHAPE (32, 48, 3) uint8 picture of the
+arena (the point, the disk, the goal; 16 px per unit, anti-aliased so a sub-pixel move changes the picture) and
+nothing else, so a policy must find the point in the image; "pixels_agent_pos" adds the position as well, as a robot
+knows its own joints (a dict {"pixels", "agent_pos"}), and then the picture adds nothing, the scene never moving.
 Reward and episode end: reaching the goal terminates with reward 1 and info["is_success"] = True; touching the
 disk terminates with reward 0 and info["is_collision"] = True; gymnasium's TimeLimit truncates after 100 steps
 (the demonstrator needs about 45). The return of an episode is 1 for a success, 0 otherwise.
@@ -59,26 +63,86 @@ MAX_EPISODE_STEPS = 100
 ZONE, DEAD_BAND = (-0.8, 0.3), 0.02
 
 
+OBS_TYPES = ("state", "pixels", "pixels_agent_pos")  # gym-pusht's names for the last two
+PIXELS_PER_UNIT = 16
+FRAME_SHAPE = (int(2 * ARENA[1] * PIXELS_PER_UNIT), int(2 * ARENA[0] * PIXELS_PER_UNIT), 3)  # (H, W, C) = (32, 48, 3)
+POINT_RADIUS = 0.1  # drawn only: the dynamics treat the point as a point
+# RGB, as notebook 05's figures draw them: a pale arena, the disk grey, the goal green, the point dark blue.
+COLOURS = {"arena": (245, 245, 240), "disk": (150, 150, 150), "goal": (60, 170, 90), "point": (30, 60, 160)}
+
+
+def render_frame(xy) -> np.ndarray:
+    """The picture of the point at xy = (x, y): FRAME_SHAPE uint8, row 0 at the top (y = +1), column 0 at x = -1.5.
+
+    Each shape is anti-aliased: a pixel takes a shape's colour in proportion to how much of it the shape covers
+    (approximated by the distance of the pixel's centre to the shape's edge), so the picture changes smoothly with
+    the point's position and a position finer than a pixel can be read from it."""
+    H, W, _ = FRAME_SHAPE
+    u = (np.arange(W) + 0.5) / PIXELS_PER_UNIT - ARENA[0]  # x at the pixel centres
+    v = ARENA[1] - (np.arange(H) + 0.5) / PIXELS_PER_UNIT  # y, top row first
+    X, Y = np.meshgrid(u, v)  # (H, W)
+    image = np.empty((H, W, 3))
+    image[:] = COLOURS["arena"]
+    x, y = float(xy[0]), float(xy[1])
+    for (cx, cy), radius, colour in (((0.0, 0.0), RADIUS, "disk"), (GOAL, GOAL_RADIUS, "goal"),
+                                      ((x, y), POINT_RADIUS, "point")):
+        edge = (radius - np.hypot(X - cx, Y - cy)) * PIXELS_PER_UNIT + 0.5  # > 1 inside, < 0 outside
+        cover = np.clip(edge, 0.0, 1.0)[..., None]
+        image = image * (1 - cover) + cover * np.array(COLOURS[colour])
+    return np.round(image).astype(np.uint8)
+
+
+def episode_frames(episode: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A recorded episode's frames (L, *FRAME_SHAPE) uint8 and agent positions (L, 2) float32, from its data/obs
+    (the positions): what the env observes with obs_type "pixels_agent_pos" at each step (datasets.render_frames)."""
+    positions = np.asarray(episode["obs"], dtype=np.float32)
+    return np.stack([render_frame(p) for p in positions]), positions
+
+
 class DetourEnv(gym.Env):
     """A point in the plane under velocity control, a disk in the way (module docstring).
 
     `state` is the position (x, y) as float64, the form a trainer checkpoint saves (gymnasium's classic-control
     convention); truncation is gymnasium's TimeLimit. `import dpedu` registers it as dpedu/Detour-v0 with
     max_episode_steps=MAX_EPISODE_STEPS (dpedu/__init__.py).
+
+    Args:
+        obs_type: "state" (the default: (x, y) float32), "pixels" (a FRAME_SHAPE uint8 picture) or
+            "pixels_agent_pos" (a dict of the picture, "pixels", and the position, "agent_pos").
+        render_mode: None or "rgb_array" (render() returns the picture).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self):
+    def __init__(self, obs_type: str = "state", render_mode: str | None = None):
+        if obs_type not in OBS_TYPES:
+            raise ValueError(f"obs_type must be one of {', '.join(map(repr, OBS_TYPES))}, got {obs_type!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.obs_type, self.render_mode = obs_type, render_mode
         high = np.array(ARENA, dtype=np.float32)
-        self.observation_space = spaces.Box(-high, high, dtype=np.float32)
+        position = spaces.Box(-high, high, dtype=np.float32)
+        pixels = spaces.Box(0, 255, FRAME_SHAPE, dtype=np.uint8)
+        self.observation_space = {"state": position, "pixels": pixels,
+                                  "pixels_agent_pos": spaces.Dict({"pixels": pixels, "agent_pos": position})}[obs_type]
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.state = np.array([START_X, 0.0])
+
+    def _get_obs(self):
+        position = self.state.astype(np.float32)
+        if self.obs_type == "state":
+            return position
+        if self.obs_type == "pixels":
+            return render_frame(self.state)
+        return {"pixels": render_frame(self.state), "agent_pos": position}
+
+    def render(self) -> np.ndarray | None:
+        return render_frame(self.state) if self.render_mode == "rgb_array" else None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.state = np.array([START_X, self.np_random.uniform(-START_NOISE, START_NOISE)])
-        return self.state.astype(np.float32), {}
+        return self._get_obs(), {}
 
     def step(self, action):
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
@@ -86,7 +150,7 @@ class DetourEnv(gym.Env):
         collision = bool(np.hypot(*self.state) < RADIUS)
         success = bool(not collision and np.hypot(*(self.state - GOAL)) <= GOAL_RADIUS)
         info = {"is_success": success, "is_collision": collision}
-        return self.state.astype(np.float32), float(success), collision or success, False, info
+        return self._get_obs(), float(success), collision or success, False, info
 
 
 class DetourDemonstrator(Demonstrator):

@@ -6,7 +6,8 @@ et al.'s environment, pymunk); this module wraps it in the form the course uses:
 
     observation  (18,) float32: the T's 8 keypoints x0, y0, ..., x7, y7 (gym-pusht's `get_keypoints` order,
                  drawn below) then the agent's x, y: Chi et al.'s low-dimensional input.
-                 obs_type="pixels_agent_pos": gym-pusht's dict {"pixels": (96, 96, 3) uint8, "agent_pos": (2,)}.
+                 obs_type="pixels_agent_pos": gym-pusht's dict {"pixels": (96, 96, 3) uint8, "agent_pos": (2,)};
+                 obs_type="pixels": the frame alone.
     action       (2,) float32 in [0, 512]^2: the agent's absolute target. A PD controller (kp 100, kv 20,
                  critically damped, 100 Hz) drives the kinematic agent towards it for 10 sub-steps: position
                  control at 10 Hz, as in the paper. A target outside the box is executed as given (gym-pusht's
@@ -52,7 +53,7 @@ ENV_ID = "dpedu/PushT-v0"
 MAX_EPISODE_STEPS = 300
 SUCCESS_COVERAGE = 0.95
 TEST_START_SEED = 100_000
-OBS_TYPES = ("keypoints", "pixels_agent_pos")
+OBS_TYPES = ("keypoints", "pixels", "pixels_agent_pos")
 RENDER_MODES = (None, "rgb_array")
 STATE_NAMES = ("agent_x", "agent_y", "block_x", "block_y", "block_angle")
 TABLE = 512.0  # the table (and the action box) is [0, 512]^2
@@ -129,7 +130,8 @@ class PushTEnv(gym.Env):
     rendering, our observation, start states and info.
 
     Args:
-        obs_type: "keypoints" (default; (18,) float32) or "pixels_agent_pos" (gym-pusht's dict, passed through).
+        obs_type: "keypoints" (default; (18,) float32), "pixels" or "pixels_agent_pos" (gym-pusht's 96 x 96 frame, and
+            its dict of the frame and the agent's position, passed through).
         render_mode: None or "rgb_array" (render() then returns gym-pusht's 680 x 680 RGB frame, the last target
             drawn as a red cross).
 
@@ -149,7 +151,7 @@ class PushTEnv(gym.Env):
         self.obs_type, self.render_mode = obs_type, render_mode
         # Made directly, not with gym.make: the only TimeLimit is ours. gym-pusht always renders as "rgb_array",
         # which its pixel observations need; our render_mode decides whether render() may be called.
-        inner = "environment_state_agent_pos" if obs_type == "keypoints" else "pixels_agent_pos"
+        inner = "environment_state_agent_pos" if obs_type == "keypoints" else obs_type
         self._env = GymPushT(obs_type=inner, render_mode="rgb_array")
         self.action_space = spaces.Box(0.0, TABLE, shape=(2,), dtype=np.float32)
         if obs_type == "keypoints":
@@ -212,3 +214,19 @@ class PushTEnv(gym.Env):
 
     def close(self):
         self._env.close()
+
+
+def episode_frames(episode: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A recorded episode's frames (L, 96, 96, 3) uint8 and agent positions (L, 2) float32, drawn from its data/state:
+    what the env observes with obs_type "pixels_agent_pos" at each step (datasets.render_frames). The frame depends on
+    the positions only (gym-pusht draws no target in its observations), which the state holds."""
+    env = PushTEnv(obs_type="pixels_agent_pos")
+    try:
+        frames, positions = [], []
+        for state in np.asarray(episode["state"]):
+            obs, _ = env.reset(options={"state": state})
+            frames.append(obs["pixels"])
+            positions.append(obs["agent_pos"])
+    finally:
+        env.close()
+    return np.stack(frames), np.stack(positions).astype(np.float32)
