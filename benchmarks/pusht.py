@@ -29,6 +29,7 @@ ENV = "dpedu/PushT-v0"
 def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: int, change: dict,
         checkpoint: str | None, name: str) -> dict:
     """Train one (method, seed) offline and evaluate it; runs in a worker process with one torch thread."""
+    import gymnasium as gym
     import numpy as np
     import torch
 
@@ -62,12 +63,14 @@ def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: i
     episodes_ = rollouts(policy, ENV, n_episodes=episodes, seed=TEST_START_SEED)
     eval_s = time.perf_counter() - start
     scores = [episode_score(r) for r in episodes_["rewards"]]
-    # Plan latency at batch 1: one predict_chunk on a real observation window, median of 20.
-    obs = np.stack([episodes_["observations"][0][:trainer.config.obs_horizon]])
+    # Plan latency at batch 1: one plan from a real observation (a window of the test start's first), median of 20.
+    env = gym.make(ENV, **({"obs_type": config["obs_type"]} if config.get("obs_type") else {}))
+    first = env.reset(seed=TEST_START_SEED)[0]
     times = []
     for _ in range(21):
+        policy.reset()  # the next act() plans
         t = time.perf_counter()
-        policy.predict_chunk(obs)
+        policy.act(first)
         times.append(time.perf_counter() - t)
     return {"method": method, "seed": seed, "variant": name, "change": change, "config": config,
             "n_updates": n_updates, "loss": round(loss, 5),

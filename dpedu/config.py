@@ -298,3 +298,11 @@ DETOUR_PIXELS = {"config": {"obs_type": "pixels", "vision_width": 8, "n_keypoint
                             "crop_ratio": 1.0, "obs_horizon": 1, "hidden_dim": 128, "n_layers": 3,
                             "learning_rate": 1e-3, "n_action_steps": 8, "batch_size": 64, "n_inference_steps": 50},
                  "n_updates": 6_000}
+
+# Push-T from pixels (benchmarks/pusht_pixels.py; notebook 09 says what it costs): the state preset's windows and
+# denoiser, gym-pusht's "pixels_agent_pos" (the 96 x 96 frame and the agent's position), Chi et al.'s encoder (ResNet-18
+# at width 64, crop 84 of 96, 32 keypoints, 64 features) and their image tasks' batch of 64. A GPU job: on the course's
+# 2-core CPU one update takes over a second.
+PUSHT_PIXELS = {"config": {**PRESETS["dpedu/PushT-v0"]["config"], "obs_type": "pixels_agent_pos", "vision_width": 64,
+                           "crop_ratio": 0.875, "n_keypoints": 32, "vision_feature_dim": 64, "batch_size": 64},
+                "n_updates": 80_000}

@@ -307,7 +307,11 @@ class Trainer:
         self.updater = AdamWithEMA(self.model, cfg.learning_rate, cfg.ema_decay, cfg.max_grad_norm)
         # DistributedDataParallel's wrapper under torchrun (it averages the gradients); the model itself in one process.
         self.ddp_model = distributed.data_parallel(self.model, self.device)
-        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, self.device, self.layout.frame_shape)
+        # Offline, the buffer holds the dataset and nothing more: sized to it (a buffer of frames sized to buffer_size
+        # would take gigabytes); a trainer loaded from a checkpoint builds its buffer from the saved one
+        # (load_state_dict).
+        capacity = cfg.buffer_size if self.dataset is None else min(cfg.buffer_size, dataset.n_steps)
+        self.buffer = None if dataset is Trainer.CHECKPOINT_DATA else self._make_buffer(capacity)
         self.env_steps = self.episodes = 0
         if self.dataset is not None:
             fill_buffer(self.buffer, dataset, cfg.obs_type if self.layout.has_frames else None)
@@ -320,6 +324,9 @@ class Trainer:
         self.loss_log = LossLog(self.device, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
         self.timings = {"collect_s": 0.0, "update_s": 0.0}
         self._policy: DiffusionPolicy | None = None
+
+    def _make_buffer(self, capacity: int) -> ReplayBuffer:
+        return ReplayBuffer(capacity, self.obs_dim, self.act_dim, self.device, self.layout.frame_shape)
 
     def _check_pixel_training(self, dataset) -> None:
         """Camera frames are learned offline, from a dataset that holds them, in one process."""
@@ -585,6 +592,11 @@ class Trainer:
         self.loss_log.load_state_dict(state["loss_log"])
         self.timings = {key: float(state["timings"][key]) for key in self.timings}
         self.generator.set_state(state["generator"])
+        if self.buffer is None:  # built by Trainer.load: the saved buffer's size
+            capacity = state["buffer"]["capacity"]
+            if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+                raise ValueError(f"buffer capacity must be an int >= 1, found {capacity!r}")
+            self.buffer = self._make_buffer(capacity)
         self.buffer.load_state_dict(state["buffer"])
         self._policy = None
         if self.offline:

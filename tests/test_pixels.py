@@ -122,6 +122,8 @@ def test_pixel_policy_acts_saves_and_resumes(trainers, obs_type, tmp_path):
     # Resume: a trainer saved and loaded goes on bit for bit (its buffer holds the frames).
     again = Trainer.load(trainer.save(tmp_path / "t.pt"), progress=False)
     assert torch.equal(again.buffer.frames, trainer.buffer.frames)
+    # Offline, the buffer is sized to the dataset, not to buffer_size (a million frames would take gigabytes).
+    assert again.buffer.capacity == trainer.buffer.capacity == len(trainer.buffer) < trainer.config.buffer_size
     assert trainer.train(n_updates=2)["loss"] == again.train(n_updates=2)["loss"]
 
 
