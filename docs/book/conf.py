@@ -1,4 +1,4 @@
-"""Sphinx configuration of the course book: the seven notebooks, read from their stored outputs, as a static site.
+"""Sphinx configuration of the course book: the notebooks, read from their stored outputs, as a static site.
 
 Built from the repository root so that notebooks/ and docs/ are read in place (nothing is copied):
 

@@ -1,4 +1,4 @@
-"""Build the course as a book: a static HTML site of the seven notebooks, read from their stored outputs.
+"""Build the course as a book: a static HTML site of the notebooks, read from their stored outputs.
 
     python -m dpedu.course.book OUT       # then open OUT/index.html (about 10 s; nothing is executed)
 
