@@ -291,9 +291,9 @@ PUSHT_UNET = {**{k: v for k, v in PRESETS["dpedu/PushT-v0"]["config"].items() if
 # Detour from pixels (notebook 09): obs_type "pixels", the frame alone, so the policy must find the point in the
 # picture; offline, on 200 recorded demonstrations with their frames drawn. The CPU-sized vision encoder (width 8: a
 # ResNet-18 with 8..64 channels). One frame per plan (obs_horizon 1): the point's position is Detour's whole state, and
-# a second frame doubles the encoder's cost, the most of an update's. All K = 50 DDPM steps when acting (on two seeds,
-# 93% and 97% success against 91% and 91% with 10). No random crop: on this task, a fixed synthetic camera, the
-# paper's crop (0.875) cost success on every seed (benchmarks/detour_pixels.py, docs/results.md). ~110 s on 2 cores.
+# a second frame doubles the encoder's cost, the most of an update's. All K = 50 DDPM steps when acting (two seeds, with
+# the crop: 93% and 97% success against 91% and 91% with 10). No random crop: on this task, a fixed synthetic camera,
+# the paper's crop (0.875) cost success on every seed (benchmarks/detour_pixels.py, docs/results.md). ~2 min on 2 cores.
 DETOUR_PIXELS = {"config": {"obs_type": "pixels", "vision_width": 8, "n_keypoints": 16, "vision_feature_dim": 32,
                             "crop_ratio": 1.0, "obs_horizon": 1, "hidden_dim": 128, "n_layers": 3,
                             "learning_rate": 1e-3, "n_action_steps": 8, "batch_size": 64, "n_inference_steps": 50},

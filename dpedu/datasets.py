@@ -411,18 +411,20 @@ def render_frames(path, progress: bool = True) -> Demonstrations:
     from dpedu.envs import FRAME_RENDERERS
 
     path = Path(path)
+    if path.name.endswith(".zarr.zip"):
+        raise ValueError(f"{path}: a .zarr.zip dataset is read-only; render the .zarr directory it was packed from "
+                         "and pack() it again")
     data = Demonstrations.open(path)
     try:
         if data.env_id not in FRAME_RENDERERS:
             raise ValueError(f"no frame renderer for {data.env_id}; frames can be drawn for "
                              f"{', '.join(FRAME_RENDERERS)}")
+        if data.n_episodes == 0:
+            raise ValueError(f"{path}: no episodes to draw frames for")
         renderer = FRAME_RENDERERS[data.env_id]
         episodes = list(data)
     finally:
         data.close()
-    if path.name.endswith(".zarr.zip"):
-        raise ValueError(f"{path}: a .zarr.zip dataset is read-only; render the .zarr directory it was packed from "
-                         "and pack() it again")
     first = renderer(episodes[0])
     with DemoWriter.locked_root(path) as root:
         root.attrs.pop("frames", None)  # the old frames stop counting before the new ones are written

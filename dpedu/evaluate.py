@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from dpedu.envs import EPISODE_MEASURES, make_demonstrator
-from dpedu.observations import make_env
+from dpedu.observations import ObsLayout, make_env
 from dpedu.stats import standard_error, wilson_interval
 
 
@@ -63,8 +63,6 @@ def check_policy_fits(policy, env_id: str) -> None:
         return
     obs_type, frame_shape = observed_as(policy)
     if obs_type is not None:
-        from dpedu.observations import ObsLayout
-
         env = make_env(env_id, obs_type)
         try:
             layout = ObsLayout.of_space(env.observation_space, obs_type, env_id)

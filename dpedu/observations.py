@@ -63,23 +63,21 @@ class ObsLayout:
                     f"({self.obs_dim},)")
         return f"an array of shape ({self.obs_dim},)"
 
-    def split(self, obs) -> tuple[np.ndarray, np.ndarray | None, bool]:
-        """obs as the env gives it, one or a batch of N -> (vector (N, obs_dim), frames (N, H, W, C) uint8 or None,
-        single: whether it was one observation). The vector is returned as given (the policy checks its values);
-        frames must be uint8 and are checked by the vision encoder."""
+    def split(self, obs) -> tuple[np.ndarray, np.ndarray, bool]:
+        """For a layout with frames: obs as the env gives it, one or a batch of N -> (vector (N, obs_dim), frames
+        (N, H, W, C), single: whether it was one observation). The vector is returned as given (the policy checks its
+        values); the frames' dtype and range are checked by the vision encoder (as_frames)."""
         if self.obs_type == "pixels_agent_pos":
             if not isinstance(obs, dict) or set(obs) != {"pixels", "agent_pos"}:
                 got = sorted(obs) if isinstance(obs, dict) else type(obs).__name__
                 raise ValueError(f"an observation must be {self.describe()}; got {got}")
             vector, frames = np.asarray(obs["agent_pos"]), np.asarray(obs["pixels"])
-        elif self.obs_type == "pixels":
+        else:  # "pixels" (a vector layout has nothing to split: the policy checks vectors itself)
             if isinstance(obs, dict):
                 raise ValueError(f"an observation must be {self.describe()} (obs_type 'pixels'); got a dict of "
                                  f"{sorted(obs)}")
             frames = np.asarray(obs)
             vector = np.zeros((*frames.shape[: max(frames.ndim - 3, 0)], 0), dtype=np.float32)
-        else:
-            return obs, None, None  # a vector: the policy's own checks say what is wrong with it
         if frames.ndim not in (3, 4) or frames.shape[-3:] != self.frame_shape:
             raise ValueError(f"frames must have shape {self.frame_shape} (H, W, C) or (N, *that), got {frames.shape}"
                              + (" (channels first? frames are channels last)" if frames.ndim >= 3 and

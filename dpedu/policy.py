@@ -227,8 +227,8 @@ class DiffusionPolicy:
         (N, To, H, W, C): the vision encoder runs here, once per plan, not once per denoising step."""
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
-        obs = condition(self.model, obs, frames)  # with frames, the features every denoising step reads
-        out = self.sampler.sample(self.model, shape, obs, self.generator, **sample_kwargs)
+        cond = condition(self.model, obs, frames)  # with frames, the features every denoising step reads
+        out = self.sampler.sample(self.model, shape, cond, self.generator, **sample_kwargs)
         a0 = out[0] if isinstance(out, tuple) else out
         if not torch.isfinite(a0).all():
             raise self._non_finite_error(obs)
@@ -243,6 +243,8 @@ class DiffusionPolicy:
         if bad:
             return RuntimeError(f"the policy's weights contain NaN or inf ({bad[0]}"
                                 f"{' and more' if len(bad) > 1 else ''}); the observations are finite")
+        if obs.numel() == 0:  # frames only: nothing to measure against the training range
+            return ValueError("the network produced NaN or inf actions from finite weights and frames")
         return ValueError(f"the network produced NaN or inf actions: the observations, normalised, reach "
                           f"{obs.abs().max().item():.3g} where the training data lie in [-1, 1]; check the "
                           "observation's units and order")

@@ -184,3 +184,13 @@ def test_pusht_frames_from_states_are_the_envs():
         obs, *_ = env.step(episode["action"][t])
     pixels_only = gym.make("dpedu/PushT-v0", obs_type="pixels").reset(options={"state": episode["state"][0]})[0]
     np.testing.assert_array_equal(pixels_only, frames[0])
+
+
+def test_render_frames_refuses_what_it_cannot_write(tmp_path):
+    from dpedu.datasets import PUSHT_DATASET, DemoWriter
+
+    with pytest.raises(ValueError, match="read-only; render the .zarr directory"):
+        render_frames(PUSHT_DATASET, progress=False)
+    DemoWriter(tmp_path / "empty.zarr", "dpedu/Detour-v0", 2, 2)
+    with pytest.raises(ValueError, match="no episodes to draw frames for"):
+        render_frames(tmp_path / "empty.zarr", progress=False)

@@ -152,10 +152,13 @@ class VisionEncoder(nn.Module):
     def forward(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """frames (B, H, W, C) uint8 -> features (B, feature_dim). In training mode each frame gets its own random
         crop (drawn with `generator`); in eval mode, the centre crop."""
-        x = self.crop_frames(frames, generator)  # (B, h, w, C) uint8
-        x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (B, C, h, w) in [-1, 1]
-        kp = self.keypoints(self.backbone(x))  # (B, n_keypoints, 2)
-        return self.project(kp.flatten(1))
+        return self.project(self.keypoint_positions(frames, generator).flatten(1))
+
+    def keypoint_positions(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """frames (B, H, W, C) uint8 -> the spatial softmax's keypoints (B, n_keypoints, 2), (x, y) in [-1, 1] of
+        the crop."""
+        x = to_unit_range(self.crop_frames(frames, generator))  # (B, C, h, w)
+        return self.keypoints(self.backbone(x))
 
     def crop_frames(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, H, W, C) -> (B, h, w, C): random windows in training mode, the centre window in eval mode."""
@@ -170,6 +173,11 @@ class VisionEncoder(nn.Module):
         cols = left + torch.arange(w, device=frames.device)  # (B, w)
         batch = torch.arange(B, device=frames.device)[:, None, None]
         return frames[batch, rows[:, :, None], cols[:, None, :]]  # (B, h, w, C)
+
+
+def to_unit_range(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames (B, h, w, C) -> float (B, C, h, w) in [-1, 1], channels first as Conv2d wants."""
+    return frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def as_frames(frames, image_shape: tuple[int, int, int], device=None) -> torch.Tensor:
