@@ -1,4 +1,4 @@
-"""Push-T from a fixed dataset (the paper's setting): Diffusion Policy and the MSE regression baseline, trained
+"""Push-T from a fixed dataset (the paper's setting): Diffusion Policy and the baselines (--methods), trained
 offline on the course's planner demonstrations, >= 3 training seeds, evaluated on Chi et al.'s test starts.
 
     python benchmarks/pusht.py --seeds 0 1 2 --workers 2 --out dpedu/course/pusht_seeds.jsonl \
@@ -36,7 +36,7 @@ def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: i
     torch.set_num_threads(1)
     from dpedu import Trainer
     from dpedu.baselines import RegressionPolicy, train_regression
-    from dpedu.config import PRESETS
+    from dpedu.config import DIFFUSION_KEYS, PRESETS
     from dpedu.envs.pusht import TEST_START_SEED, episode_score
     from dpedu.evaluate import rollouts
 
@@ -44,12 +44,16 @@ def job(method: str, seed: int, dataset: str, n_updates: int | None, episodes: i
     n_updates = n_updates or preset["n_updates"]
     config = {**preset["config"], **change}
     start = time.perf_counter()
-    trainer = Trainer("diffusion", env=ENV, dataset=dataset, seed=seed, config=config, progress=False)
-    if method == "diffusion":
+    if method in ("gmm", "ibc", "bet"):  # Trainer(method): the preset's windows, width, depth and updates, no diffusion
+        config = {k: v for k, v in config.items() if k not in DIFFUSION_KEYS}
+        trainer = Trainer(method, env=ENV, dataset=dataset, seed=seed, config=config, progress=False)
+    else:
+        trainer = Trainer("diffusion", env=ENV, dataset=dataset, seed=seed, config=config, progress=False)
+    if method != "regression":
         metrics = trainer.train(n_updates=n_updates)
         policy = trainer.policy
         loss = metrics["loss"]
-    else:  # the baseline: the same buffer, normalisers, windows, receding horizon and number of updates
+    else:  # regression as in the shipped record: the same buffer, normalisers, windows, receding horizon and updates
         trainer.fit_normalizers()
         model, losses = train_regression(trainer.buffer, trainer.obs_normalizer, trainer.act_normalizer,
                                          trainer.config, n_updates=n_updates, seed=seed)
@@ -90,7 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["diffusion", "regression"],
-                        choices=["diffusion", "regression"])
+                        choices=["diffusion", "regression", "gmm", "ibc", "bet"],
+                        help="gmm, ibc and bet: Trainer(method) with the preset's windows, width, depth and updates")
     parser.add_argument("--dataset", default=None, help="a dataset in dpedu's layout (default: the shipped one)")
     parser.add_argument("--updates", type=int, default=None, help="gradient updates (default: the preset's)")
     parser.add_argument("--episodes", type=int, default=50)

@@ -13,7 +13,7 @@ Reading order (the algorithm, in the order the course teaches it; each module's 
     data.py                 the window rule, the normaliser, the FIFO buffer         notebook 03
     trainer.py              collect, the DDPM loss, the update, the EMA              notebook 04
     policy.py               obs queue -> sampler -> chunk -> receding horizon        notebooks 03-07
-    baselines.py            the regression (MSE behaviour cloning) baseline          notebooks 02, 04, 05
+    baselines/              regression, a Gaussian mixture, IBC, BET: what DP beat   notebooks 02, 04, 05, 10
     evaluate.py             rollouts: returns, success, smoothness                   notebooks 04, 05, 07
 
 Around it, for use rather than reading: config.py (every hyperparameter, PRESETS), stats.py (intervals and
@@ -48,7 +48,8 @@ gymnasium.register(id="dpedu/PushT-v0", entry_point="dpedu.envs.pusht:PushTEnv",
 
 # The public API, imported when first used (PEP 562): `import dpedu` stays light (no torch), and
 # `import dpedu.config` loads nothing but the config.
-_PUBLIC = {"DPConfig": "dpedu.config", "DiffusionPolicy": "dpedu.policy", "Trainer": "dpedu.trainer"}
+_PUBLIC = {"DPConfig": "dpedu.config", "DiffusionPolicy": "dpedu.policy", "Trainer": "dpedu.trainer",
+           "load_policy": "dpedu.trainer"}
 
 
 def __getattr__(name: str):
@@ -63,4 +64,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_PUBLIC])
 
 
-__all__ = ["DPConfig", "DiffusionPolicy", "Trainer", "__version__"]
+__all__ = ["DPConfig", "DiffusionPolicy", "Trainer", "__version__", "load_policy"]

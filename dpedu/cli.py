@@ -30,7 +30,7 @@ from pathlib import Path
 
 # Only the standard library and dpedu.config here: `dpedu --help` must answer without importing torch or
 # gymnasium; each command imports what it needs when it runs.
-from dpedu.config import PRESETS, DPConfig
+from dpedu.config import ALGORITHMS, DIFFUSION_KEYS, PRESETS, DPConfig
 
 DEFAULT_TIMESTEPS = 50_000
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
@@ -98,12 +98,14 @@ def train_plan(args, parser) -> tuple[dict, int]:
         if args.resume:
             parser.error(f"--preset with --resume {args.resume}: the checkpoint fixes the config; drop --preset")
         overrides = dict(PRESETS[env]["config"])
+        if (args.algorithm or "diffusion") != "diffusion":  # a baseline: the preset's windows, width, depth only
+            overrides = {k: v for k, v in overrides.items() if k not in DIFFUSION_KEYS}
         total = total or PRESETS[env].get("total_timesteps")  # None for an offline preset (its --updates)
     overrides.update(parse_set(args.set, parser))
     if args.resume and args.set:
         parser.error(f"--resume {args.resume}: the checkpoint fixes the config; drop --set {' '.join(args.set)}")
     try:
-        DPConfig.from_dict(overrides)
+        DPConfig.from_dict(overrides).check_algorithm(args.algorithm or "diffusion")
     except (TypeError, ValueError) as e:
         parser.error(str(e))
     return overrides, total or DEFAULT_TIMESTEPS
@@ -115,13 +117,15 @@ def make_trainer(args, overrides: dict, parser: argparse.ArgumentParser):
 
     try:
         if not args.resume:
-            return Trainer("diffusion", env=args.env or "Pendulum-v1", config=overrides,
+            return Trainer(args.algorithm or "diffusion", env=args.env or "Pendulum-v1", config=overrides,
                            progress=not args.no_progress, dataset=args.dataset)
         trainer = Trainer.load(args.resume, progress=not args.no_progress)
     except (FileNotFoundError, TypeError, ValueError) as e:
         parser.error(f"--resume: {e}" if args.resume else str(e))
     if args.env is not None and args.env != trainer.env_id:
         parser.error(f"--env {args.env}, but {args.resume} trained on {trainer.env_id}")
+    if args.algorithm is not None and args.algorithm != trainer.algorithm:
+        parser.error(f"--algorithm {args.algorithm}, but {args.resume} is a {trainer.algorithm} trainer")
     return trainer
 
 
@@ -346,10 +350,10 @@ def cmd_evaluate(args, parser) -> int:
 
     from dpedu.envs import make_demonstrator
     from dpedu.evaluate import check_env_id, check_policy_fits, evaluate_policy
-    from dpedu.policy import DiffusionPolicy
+    from dpedu.trainer import load_policy
 
     try:
-        policy = DiffusionPolicy.load(args.checkpoint, device=args.device)
+        policy = load_policy(args.checkpoint, device=args.device)  # any method's (diffusion or a baseline)
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
     if changes:
@@ -460,6 +464,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                            help="collect demonstrations and train a diffusion policy",
                            description=f"Collect demonstrations and train a diffusion policy, or (--dataset) learn "
                                        f"from demonstrations on disk. Built-in tasks: {envs}.")
+    train.add_argument("--algorithm", default=None, choices=ALGORITHMS,
+                       help="the method (default: diffusion; with --resume, the checkpoint's), or a baseline Chi et "
+                            "al. compare with (dpedu/baselines/); with --preset a baseline keeps the preset's windows, "
+                            "width and depth")
     train.add_argument("--env", default=None,
                        help=f"the task, one of: {envs}; with --dataset, the dataset's (default: Pendulum-v1)")
     train.add_argument("--preset", action="store_true",

@@ -30,6 +30,14 @@ NETWORKS = ("mlp", "unet")  # dpedu.networks.build_network
 CONDITIONINGS = ("concat", "film")  # dpedu.networks.mlp
 PIXEL_OBS_TYPES = ("pixels", "pixels_agent_pos")  # gym-pusht's names; dpedu.observations, dpedu.networks.vision
 VISION_KEYS = ("vision_width", "crop_ratio", "n_keypoints", "vision_feature_dim")  # the vision encoder's, pixels only
+# The Trainer's first argument: the method that learns the policy (dpedu.trainer; the baselines in dpedu/baselines/).
+ALGORITHMS = ("diffusion", "regression", "gmm", "ibc", "bet")
+# Keys that belong to one method: with another, they must keep their defaults (never silently ignored).
+METHOD_KEYS = {"gmm": ("n_components",), "ibc": ("ibc_counter_examples", "ibc_samples", "ibc_iterations"),
+               "bet": ("n_bins",)}
+DIFFUSION_KEYS = ("n_diffusion_steps", "noise_schedule", "beta_start", "beta_end", "n_inference_steps", "sampler",
+                  "ddim_eta", "clip_sample", "prediction_type", "network", "conditioning", "unet_dim", "unet_levels",
+                  "unet_kernel_size", "unet_groups")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"; dpedu.runtime.device.resolve_device
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed and numpy's SeedSequence both take it; 2**64 overflows torch
@@ -116,6 +124,16 @@ class DPConfig:
                             default=32)
     vision_feature_dim: int = _doc("Pixels only: features per frame out of the vision encoder (Chi et al.: 64).",
                                    (1, 4_096), default=64)
+    n_components: int = _doc('Trainer("gmm") only: Gaussian components of the mixture over chunks (robomimic: 5).',
+                             (1, 1_024), default=5)
+    ibc_counter_examples: int = _doc('Trainer("ibc") only: uniform counter-examples per demonstrated chunk in the '
+                                     "InfoNCE loss (Florence et al.: 256; 64 on a CPU).", (1, 65_536), default=64)
+    ibc_samples: int = _doc('Trainer("ibc") only: samples of the derivative-free optimiser that picks each plan '
+                            "(Florence et al.: 16 384; 1 024 on a CPU).", (1, 1_048_576), default=1024)
+    ibc_iterations: int = _doc('Trainer("ibc") only: resample-and-perturb iterations of that optimiser (Florence et '
+                               "al.: 3).", (0, 100), default=3)
+    n_bins: int = _doc('Trainer("bet") only: k-means bins of demonstrated chunks (Shafiullah et al.: 24-64).',
+                       (1, 4_096), default=32)
     device: str = _doc('"auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N" or "mps" (Apple GPUs); '
                        "a device this machine lacks is an error when the Trainer or policy is built.",
                        default="auto")
@@ -198,6 +216,25 @@ class DPConfig:
             if changed:
                 raise ValueError(f"{changed[0]}={getattr(self, changed[0])!r} applies to pixel observations only "
                                  f"(obs_type one of {PIXEL_OBS_TYPES}), but obs_type={self.obs_type!r}")
+
+    def check_algorithm(self, algorithm: str) -> None:
+        """The keys of other methods keep their defaults: a baseline (a residual MLP, no diffusion) with a diffusion
+        key changed, or a GMM with n_bins, is an error that names the key, not a setting silently ignored."""
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r}; available: {ALGORITHMS}")
+        defaults = {f.name: f.default for f in fields(self)}
+        foreign = [k for method, keys in METHOD_KEYS.items() if method != algorithm for k in keys]
+        if algorithm != "diffusion":
+            foreign += DIFFUSION_KEYS
+        changed = [k for k in foreign if getattr(self, k) != defaults[k]]
+        if changed:
+            owner = next((m for m, keys in METHOD_KEYS.items() if changed[0] in keys), "diffusion")
+            raise ValueError(f"{changed[0]}={getattr(self, changed[0])!r} applies to Trainer({owner!r}) only, "
+                             f"not to {algorithm!r}" + ("" if algorithm == "diffusion" else
+                                                         " (the baselines use the residual MLP and no diffusion)"))
+        if algorithm != "diffusion" and self.obs_type in PIXEL_OBS_TYPES:
+            raise ValueError(f"obs_type={self.obs_type!r}: pixel observations are learned by Trainer('diffusion') "
+                             f"only; the {algorithm!r} baseline reads observation vectors")
 
     @classmethod
     def from_dict(cls, values: dict | None = None, **overrides) -> DPConfig:

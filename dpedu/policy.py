@@ -35,6 +35,10 @@ from dpedu.observations import ObsLayout
 from dpedu.runtime.device import resolve_device
 
 
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
 class RecedingHorizon:
     """The receding-horizon bookkeeping of a chunking policy (the diagram at the top of this module).
 
@@ -73,16 +77,20 @@ class RecedingHorizon:
         return self.planned.popleft()
 
 
-class DiffusionPolicy:
-    """A trained denoising network wrapped as a policy.
+class ChunkPolicy:
+    """What every chunking policy in dpedu shares, whatever learned it: observation checks, the receding horizon,
+    normalisation, checkpoints. A subclass says how a plan is drawn (`_sample`) and how its network is built.
 
     Args:
-        config: the DPConfig it was trained with (horizons, schedule, sampler settings).
-        model: eps_theta(A^k, k, obs) (A^0's estimate with config.prediction_type "sample"); used in eval mode.
+        config: the DPConfig it was trained with (horizons, and the method's settings).
+        model: its network, used in eval mode.
         obs_normalizer, act_normalizer: map env units to the [-1, 1] the model works in.
         env_id: the environment it was trained on (informational; saved with it).
-        device: where sampling runs; None: config.device.
+        device: where planning runs; None: config.device.
     """
+
+    algorithm = None  # the Trainer's name for the method, saved with the policy
+    CONFIGURABLE = ("n_action_steps", "seed")  # what configure() may change (the rest is fixed by the weights)
 
     def __init__(self, config: DPConfig, model: torch.nn.Module, obs_normalizer: Normalizer,
                  act_normalizer: Normalizer, env_id: str | None = None, device=None):
@@ -96,22 +104,30 @@ class DiffusionPolicy:
         self.obs_normalizer, self.act_normalizer = obs_normalizer.to(self.device), act_normalizer.to(self.device)
         self.env_id = env_id
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
-        self._build_sampler()
+        self._configured()
         self.reset()
 
-    def _build_sampler(self) -> None:
-        c = self.config
-        self.schedule = NoiseSchedule(c.n_diffusion_steps, c.noise_schedule, c.beta_start, c.beta_end, self.device)
-        self.sampler = make_sampler(c.sampler, self.schedule, c.n_inference_steps, c.ddim_eta, c.clip_sample,
-                                    c.prediction_type)
+    def _configured(self) -> None:
+        """Build what the config's inference settings decide (DiffusionPolicy: its sampler); ValueError refuses."""
 
-    def configure(self, **changes) -> DiffusionPolicy:
-        """Change inference settings (sampler, n_inference_steps, ddim_eta, n_action_steps, clip_sample, seed).
+    def _sample(self, cond: torch.Tensor, shape: tuple[int, int, int], **kwargs) -> torch.Tensor:
+        """Normalised chunks A^0 (N, H, act_dim) for conditions cond (the normalised windows or their features)."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_model(cls, config: DPConfig, obs_dim: int, act_dim: int, frame_shape=None,
+                    algorithm: str | None = None) -> torch.nn.Module:
+        """The untrained network a saved policy's weights are loaded into."""
+        raise NotImplementedError
+
+    def configure(self, **changes) -> ChunkPolicy:
+        """Change inference settings (CONFIGURABLE: for a DiffusionPolicy sampler, n_inference_steps, ddim_eta,
+        n_action_steps, clip_sample, seed).
 
         Training-time settings (horizons, network, schedule) are fixed by the weights; changing them is an
         error. Returns self, reset.
         """
-        allowed = {"sampler", "n_inference_steps", "ddim_eta", "n_action_steps", "clip_sample", "seed"}
+        allowed = set(self.CONFIGURABLE)
         unknown = sorted(set(changes) - set(self.config.to_dict()))
         if unknown:
             close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1, cutoff=0.5)
@@ -122,10 +138,10 @@ class DiffusionPolicy:
             raise ValueError(f"{fixed} are fixed by the trained weights; configure() can change {sorted(allowed)}")
         previous, self.config = self.config, self.config.replace(**changes)
         try:
-            self._build_sampler()  # the sampler checks its own settings (DDIM's eta): a refusal changes nothing
+            self._configured()  # the sampler checks its own settings (DDIM's eta): a refusal changes nothing
         except ValueError:
             self.config = previous
-            self._build_sampler()
+            self._configured()
             raise
         if "seed" in changes:
             self.generator.manual_seed(self.config.seed)
@@ -170,21 +186,6 @@ class DiffusionPolicy:
         obs_type "pixels", {"pixels": (N, To, H, W, C), "agent_pos": (N, To, obs_dim)} for "pixels_agent_pos"."""
         return self._plan(*self._check_window(obs_history)).cpu().numpy()
 
-    def denoise(self, obs_history, x_K: torch.Tensor | None = None, n_samples: int = 1,
-                x_T: torch.Tensor | None = None):
-        """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim): A^K first, A^0 last), both in
-        env units. x_K: the starting noise (normalised units); None draws it. x_T: x_K's former name, accepted.
-
-        obs_history (N, obs_horizon, obs_dim); each window is sampled n_samples times (N * n_samples plans).
-        """
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be an int >= 1 (plans per observation window), got {n_samples!r}")
-        obs, frames = self._check_window(obs_history)
-        obs = obs.repeat_interleave(int(n_samples), dim=0)
-        frames = None if frames is None else frames.repeat_interleave(int(n_samples), dim=0)
-        a0, trajectory = self._plan(obs, frames, x_K=x_K, x_T=x_T, return_trajectory=True)
-        return a0.cpu().numpy(), trajectory.cpu().numpy()
-
     def _check_window(self, obs_history) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Observation windows as a float32 tensor on the policy's device, and the frames' windows (uint8) for a pixel
         policy (else None); or a ValueError naming the shape wanted."""
@@ -223,12 +224,12 @@ class DiffusionPolicy:
     @torch.inference_mode()
     def _plan(self, obs: torch.Tensor, frames: torch.Tensor | None = None, **sample_kwargs):
         """Observation windows (N, To, obs_dim) -> sampled chunks (N, H, act_dim), both in env units
-        (and, with return_trajectory=True, every visited A^k (S + 1, N, H, act_dim) too). With frames
-        (N, To, H, W, C): the vision encoder runs here, once per plan, not once per denoising step."""
+        (and, for a DiffusionPolicy with return_trajectory=True, every visited A^k (S + 1, N, H, act_dim) too).
+        With frames (N, To, H, W, C): the vision encoder runs here, once per plan, not once per denoising step."""
         shape = (obs.shape[0], self.config.action_horizon, self.act_dim)
         obs = self.obs_normalizer.normalize(obs)
         cond = condition(self.model, obs, frames)  # with frames, the features every denoising step reads
-        out = self.sampler.sample(self.model, shape, cond, self.generator, **sample_kwargs)
+        out = self._sample(cond, shape, **sample_kwargs)
         a0 = out[0] if isinstance(out, tuple) else out
         if not torch.isfinite(a0).all():
             raise self._non_finite_error(obs)
@@ -275,6 +276,7 @@ class DiffusionPolicy:
         """Everything the policy needs to act: its config (inference settings included), env id, the network's
         weights (CPU copies) and the two normalisers. Plain Python and tensors (weights_only-safe)."""
         return {
+            "algorithm": self.algorithm,
             "config": self.config.to_dict(),
             "env_id": self.env_id,
             "model": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
@@ -284,17 +286,26 @@ class DiffusionPolicy:
         }
 
     @classmethod
-    def from_state_dict(cls, state: dict, device=None) -> DiffusionPolicy:
+    def from_state_dict(cls, state: dict, device=None) -> ChunkPolicy:
         """A policy rebuilt from state_dict() on `device` (None: its config's). A state whose parts do not fit
         together raises ValueError (KeyError for a missing entry) saying which."""
+        algorithm = state.get("algorithm") or "diffusion"  # absent in a policy saved before the baselines: diffusion
+        if cls is ChunkPolicy:  # any method's: the subclass that acts for it (dpedu.load_policy)
+            readers = [sub for sub in _subclasses(ChunkPolicy) if sub.reads(algorithm)]
+            if not readers:
+                raise ValueError(f"no policy class reads algorithm {algorithm!r} (import dpedu.trainer first)")
+            return readers[0].from_state_dict(state, device)
+        if not cls.reads(algorithm):
+            raise ValueError(f"this is a {algorithm!r} policy, not a {cls.__name__}: load it with "
+                             "dpedu.load_policy(path), which reads every method's")
         if not isinstance(state.get("config"), dict):
             raise ValueError(f"'config' must be a dict of hyperparameters, found {state.get('config')!r}")
         config = DPConfig.from_dict(state["config"])
         obs_norm = Normalizer.from_state_dict(state["obs_normalizer"])
         act_norm = Normalizer.from_state_dict(state["act_normalizer"])
         frame_shape = state.get("frame_shape")  # absent in a policy saved before pixels existed: none
-        model = build_network(config, len(obs_norm.low), len(act_norm.low),
-                              None if frame_shape is None else tuple(frame_shape))
+        model = cls.build_model(config, len(obs_norm.low), len(act_norm.low),
+                                None if frame_shape is None else tuple(frame_shape), algorithm)
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as e:  # torch lists every mismatched tensor: keep the first
@@ -302,16 +313,25 @@ class DiffusionPolicy:
             first = lines[1] if len(lines) > 1 else lines[0]
             more = f"; {len(lines) - 2} more" if len(lines) > 2 else ""
             raise ValueError(f"the weights do not fit the network its config describes: {first}{more}") from e
-        return cls(config, model, obs_norm, act_norm, env_id=state.get("env_id"), device=device)
+        return cls._rebuilt(algorithm, config, model, obs_norm, act_norm, env_id=state.get("env_id"), device=device)
+
+    @classmethod
+    def reads(cls, algorithm: str) -> bool:
+        """Whether this class rebuilds a saved policy of `algorithm`."""
+        return algorithm == cls.algorithm
+
+    @classmethod
+    def _rebuilt(cls, algorithm: str, *args, **kwargs) -> ChunkPolicy:
+        return cls(*args, **kwargs)
 
     def save(self, path) -> Path:
-        """Write the policy (config, weights, normalisers) to `path` atomically."""
+        """Write the policy (method, config, weights, normalisers) to `path` atomically."""
         from dpedu.runtime.checkpoint import save_policy
 
         return save_policy(self, path)
 
     @classmethod
-    def load(cls, path, device=None) -> DiffusionPolicy:
+    def load(cls, path, device=None) -> ChunkPolicy:
         """Read a policy written by save() onto `device` (None: its config's, "auto" by default).
 
         Errors name the file and what is wrong with it.
@@ -323,6 +343,53 @@ class DiffusionPolicy:
     def __repr__(self) -> str:
         c = self.config
         pixels = f"obs_type={c.obs_type!r}, frame_shape={self.layout.frame_shape}, " if self.layout.has_frames else ""
-        return (f"DiffusionPolicy(env_id={self.env_id!r}, {pixels}obs_dim={self.obs_dim}, act_dim={self.act_dim}, "
+        return (f"{type(self).__name__}(env_id={self.env_id!r}, {pixels}obs_dim={self.obs_dim}, "
+                f"act_dim={self.act_dim}, "
                 f"obs_horizon={c.obs_horizon}, action_horizon={c.action_horizon}, n_action_steps={c.n_action_steps}, "
-                f"sampler={c.sampler!r}, n_inference_steps={c.n_inference_steps}, device={str(self.device)!r})")
+                f"{self._describe_planning()}, device={str(self.device)!r})")
+
+    def _describe_planning(self) -> str:
+        return f"algorithm={self.algorithm!r}"
+
+
+class DiffusionPolicy(ChunkPolicy):
+    """A trained denoising network wrapped as a policy: each plan is drawn by the reverse diffusion (the sampler).
+
+    model: eps_theta(A^k, k, obs) (A^0's estimate with config.prediction_type "sample"); the other arguments as
+    ChunkPolicy's.
+    """
+
+    algorithm = "diffusion"
+    CONFIGURABLE = ("sampler", "n_inference_steps", "ddim_eta", "n_action_steps", "clip_sample", "seed")
+
+    def _configured(self) -> None:
+        c = self.config
+        self.schedule = NoiseSchedule(c.n_diffusion_steps, c.noise_schedule, c.beta_start, c.beta_end, self.device)
+        self.sampler = make_sampler(c.sampler, self.schedule, c.n_inference_steps, c.ddim_eta, c.clip_sample,
+                                    c.prediction_type)
+
+    def _describe_planning(self) -> str:
+        return f"sampler={self.config.sampler!r}, n_inference_steps={self.config.n_inference_steps}"
+
+    def _sample(self, cond: torch.Tensor, shape: tuple[int, int, int], **sample_kwargs):
+        return self.sampler.sample(self.model, shape, cond, self.generator, **sample_kwargs)
+
+    @classmethod
+    def build_model(cls, config: DPConfig, obs_dim: int, act_dim: int, frame_shape=None,
+                    algorithm: str | None = None) -> torch.nn.Module:
+        return build_network(config, obs_dim, act_dim, frame_shape)
+
+    def denoise(self, obs_history, x_K: torch.Tensor | None = None, n_samples: int = 1,
+                x_T: torch.Tensor | None = None):
+        """For plotting: (actions (N, H, act_dim), trajectory (S+1, N, H, act_dim): A^K first, A^0 last), both in
+        env units. x_K: the starting noise (normalised units); None draws it. x_T: x_K's former name, accepted.
+
+        obs_history (N, obs_horizon, obs_dim); each window is sampled n_samples times (N * n_samples plans).
+        """
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be an int >= 1 (plans per observation window), got {n_samples!r}")
+        obs, frames = self._check_window(obs_history)
+        obs = obs.repeat_interleave(int(n_samples), dim=0)
+        frames = None if frames is None else frames.repeat_interleave(int(n_samples), dim=0)
+        a0, trajectory = self._plan(obs, frames, x_K=x_K, x_T=x_T, return_trajectory=True)
+        return a0.cpu().numpy(), trajectory.cpu().numpy()

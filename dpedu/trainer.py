@@ -38,17 +38,16 @@ dicts to and from files.
 
 from __future__ import annotations
 
-import copy
 import numbers
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpedu.config import DPConfig
+from dpedu.baselines import BaselinePolicy, build_baseline
+from dpedu.config import ALGORITHMS, DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.datasets import Demonstrations, fill_buffer
 from dpedu.diffusion.sampler import check_prediction_type, make_sampler
@@ -58,14 +57,13 @@ from dpedu.envs.demonstrator import CheckedDemonstrator
 from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.networks import build_network, condition
 from dpedu.observations import ObsLayout, make_env
-from dpedu.policy import DiffusionPolicy
+from dpedu.policy import ChunkPolicy, DiffusionPolicy
 from dpedu.runtime import distributed
 from dpedu.runtime.device import resolve_device
 from dpedu.runtime.env_state import env_state, set_env_state
 from dpedu.runtime.loss_log import LossLog
 from dpedu.runtime.progress import TrainingRun
-
-ALGORITHMS = ("diffusion",)
+from dpedu.update import AdamWithEMA, fit, fused_adam_supported  # noqa: F401 (re-exported)
 
 
 def diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.Tensor, k: torch.Tensor | None = None,
@@ -87,103 +85,6 @@ def diffusion_loss(model, schedule: NoiseSchedule, obs: torch.Tensor, a0: torch.
     a_k = schedule.add_noise(a0, k, eps)
     target = eps if prediction_type == "epsilon" else a0
     return F.mse_loss(model(a_k, k, obs), target)
-
-
-def fused_adam_supported(device_type: str) -> bool:
-    """Whether this torch has Adam's fused kernel for `device_type`: CUDA since torch 2.0, CPU since 2.4.
-    (fused is the same update, one kernel over all the weights instead of one per tensor.)"""
-    if device_type == "cuda":
-        return True
-    return device_type == "cpu" and torch.__version__ >= "2.4"  # torch.__version__ compares as a version
-
-
-class AdamWithEMA:
-    """Gradient updates of one network: Adam on a loss; optionally gradient clipping, a cosine-decayed
-    learning rate (over decay_steps updates) and an exponential moving average of the weights (ema_model).
-
-    theta_ema <- decay theta_ema + (1 - decay) theta after every update, with the decay ramped up as
-    min(ema_decay, (1 + n) / (10 + n)) over the first updates (as TensorFlow's ExponentialMovingAverage
-    does), so a short run's average is not dominated by the initial weights.
-    """
-
-    def __init__(self, model: torch.nn.Module, learning_rate: float, ema_decay: float | None = None,
-                 max_grad_norm: float | None = None, decay_steps: int | None = None):
-        self.model, self.ema_decay, self.max_grad_norm = model, ema_decay, max_grad_norm
-        device_type = next(model.parameters()).device.type
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate,
-                                          fused=fused_adam_supported(device_type))
-        self.lr_schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=decay_steps)
-                            if decay_steps else None)
-        self.ema_model = None if ema_decay is None else copy.deepcopy(model).requires_grad_(False)
-        self._params = list(model.parameters())
-        self._ema_params = None if self.ema_model is None else list(self.ema_model.parameters())
-        self.n_updates = 0
-
-    def update(self, loss: torch.Tensor) -> None:
-        """One gradient step on `loss`, then the EMA."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)
-        self.optimizer.step()
-        if self.lr_schedule is not None:
-            self.lr_schedule.step()
-        if self.ema_model is not None:
-            decay = min(self.ema_decay, (1 + self.n_updates) / (10 + self.n_updates))
-            with torch.no_grad():
-                torch._foreach_lerp_(self._ema_params, self._params, 1.0 - decay)  # all weights in one fused op
-        self.n_updates += 1
-
-    def state_dict(self) -> dict:
-        """The optimiser's moments, the learning-rate schedule, the EMA weights (CPU copies) and the update count.
-        The network's own weights belong to whoever owns the network."""
-        # The optimiser's state_dict holds its live moment tensors: copied, so later updates leave this state as is.
-        return {"optimizer": _cpu_copy(self.optimizer.state_dict()),
-                "lr_schedule": None if self.lr_schedule is None else self.lr_schedule.state_dict(),
-                "ema_model": None if self.ema_model is None else _cpu_weights(self.ema_model),
-                "n_updates": self.n_updates}
-
-    def load_state_dict(self, state: dict) -> None:
-        for key, mine in (("lr_schedule", self.lr_schedule), ("ema_model", self.ema_model)):
-            if (state[key] is None) != (mine is None):
-                raise ValueError(f"the state {'has' if mine is None else 'has no'} {key} and this AdamWithEMA "
-                                 f"{'has none' if mine is None else 'has one'}")
-        n_updates = state["n_updates"]
-        if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates < 0:
-            raise ValueError(f"n_updates must be an int >= 0, found {n_updates!r}")
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.lr_schedule is not None:
-            self.lr_schedule.load_state_dict(state["lr_schedule"])
-        if self.ema_model is not None:
-            self.ema_model.load_state_dict(state["ema_model"])
-        self.n_updates = n_updates
-
-
-def _cpu_copy(obj):
-    """obj with every tensor in its dicts, lists and tuples replaced by a CPU copy."""
-    if torch.is_tensor(obj):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _cpu_copy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu_copy(v) for v in obj)
-    return obj
-
-
-def _cpu_weights(module: torch.nn.Module) -> dict:
-    """A module's weights as CPU copies (a state loads on any device, and later updates do not change it)."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
-def fit(updater: AdamWithEMA, loss_fn: Callable[..., torch.Tensor], sample_batch: Callable[[], tuple],
-        n_updates: int) -> list[float]:
-    """n_updates of updater.update(loss_fn(*sample_batch())) on a fixed data set; the loss of every update."""
-    losses = []
-    for _ in range(n_updates):
-        loss = loss_fn(*sample_batch())
-        updater.update(loss)
-        losses.append(loss.item())
-    return losses
 
 
 def check_timesteps(n, name: str) -> int:
@@ -221,10 +122,11 @@ def _stack_rows(rows: list[np.ndarray], dim: int) -> torch.Tensor:
 
 
 class Trainer:
-    """Train a diffusion policy on demonstrations of a gymnasium environment.
+    """Train a diffusion policy (or a baseline) on demonstrations of a gymnasium environment.
 
     Args:
-        algorithm: "diffusion".
+        algorithm: the method: "diffusion" (the DDPM loss below), or a baseline Chi et al. compare with, trained on the
+            same batches by the same update with its own loss (dpedu/baselines/): "regression", "gmm", "ibc", "bet".
         env: a gymnasium id with a built-in demonstrator (dpedu.envs.DEMONSTRATORS), or any registered id with a
             Box action space given `demonstrator` or `dataset` (default: Pendulum-v1; with `dataset`, its env).
         seed: seeds everything; overrides config["seed"] (giving both, different, is an error).
@@ -247,6 +149,7 @@ class Trainer:
                  config: dict | None = None, progress: bool = True, demonstrator=None, dataset=None):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; available: {ALGORITHMS}")
+        self.algorithm = algorithm
         if config is not None and not isinstance(config, dict):
             raise TypeError(f"config must be a dict of hyperparameters, got {type(config).__name__}")
         config = dict(config or {})
@@ -255,6 +158,7 @@ class Trainer:
                 raise ValueError(f"seed={seed!r} and config['seed']={config['seed']!r} disagree; give one")
             config["seed"] = seed
         self.config = cfg = DPConfig.from_dict(config)
+        cfg.check_algorithm(algorithm)  # another method's keys keep their defaults
         if dataset is not None and dataset is not Trainer.CHECKPOINT_DATA:
             dataset = Demonstrations.open(dataset)
         env = _check_data_source(env, demonstrator, dataset)
@@ -303,7 +207,7 @@ class Trainer:
         # The model: the denoiser (its constructor checks its shape rules), its optimiser and EMA.
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
             torch.manual_seed(cfg.seed)
-            self.model = build_network(cfg, self.obs_dim, self.act_dim, self.layout.frame_shape).to(self.device)
+            self.model = self._build_model().to(self.device)
         self.updater = AdamWithEMA(self.model, cfg.learning_rate, cfg.ema_decay, cfg.max_grad_norm)
         # DistributedDataParallel's wrapper under torchrun (it averages the gradients); the model itself in one process.
         self.ddp_model = distributed.data_parallel(self.model, self.device)
@@ -324,6 +228,15 @@ class Trainer:
         self.loss_log = LossLog(self.device, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
         self.timings = {"collect_s": 0.0, "update_s": 0.0}
         self._policy: DiffusionPolicy | None = None
+
+    def _build_model(self) -> torch.nn.Module:
+        """The method's network: the denoiser config.network names, or the baseline's (dpedu/baselines/)."""
+        if self.algorithm == "diffusion":
+            return build_network(self.config, self.obs_dim, self.act_dim, self.layout.frame_shape)
+        if self.world_size > 1:
+            raise ValueError(f"Trainer({self.algorithm!r}) under torchrun is not supported: the baselines train in "
+                             "one process")
+        return build_baseline(self.algorithm, self.config, self.obs_dim, self.act_dim)
 
     def _make_buffer(self, capacity: int) -> ReplayBuffer:
         return ReplayBuffer(capacity, self.obs_dim, self.act_dim, self.device, self.layout.frame_shape)
@@ -467,6 +380,7 @@ class Trainer:
         cfg = self.config
         if self.obs_normalizer is None:
             self.fit_normalizers()
+            self._fit_bins()
         obs_idx, act_idx = self.buffer.sample_indices(cfg.batch_size, cfg.obs_horizon, cfg.action_horizon,
                                                       self.generator)
         obs = self.obs_normalizer.normalize(self.buffer.obs[obs_idx])  # (B, To, obs_dim)
@@ -474,11 +388,24 @@ class Trainer:
         frames = None if self.buffer.frames is None else self.buffer.frames[obs_idx]  # (B, To, H, W, C) uint8
         # With frames: the vision encoder's features (a random crop each) beside obs, trained by the same loss.
         obs = condition(self.model, obs, frames, self.generator)
-        loss = diffusion_loss(self.ddp_model, self.schedule, obs, a0, generator=self.generator,
-                              prediction_type=cfg.prediction_type)
+        if self.algorithm == "diffusion":
+            loss = diffusion_loss(self.ddp_model, self.schedule, obs, a0, generator=self.generator,
+                                  prediction_type=cfg.prediction_type)
+        else:  # a baseline's own loss (dpedu/baselines/): the same batch, the same update
+            loss = self.model.loss(obs, a0, self.generator)
         self.updater.update(loss)
         self.loss_log.record(loss, self.n_updates)
         self._policy = None  # the weights changed
+
+    def _fit_bins(self) -> None:
+        """BET's bins: k-means centres of the buffer's action chunks (up to 20 000 windows), normalised, fitted once
+        before the first update (the EMA copy gets them too: they are part of the network, not trained)."""
+        if not hasattr(self.model, "fit_bins"):
+            return
+        n = min(len(self.buffer), 20_000)
+        _, act_idx = self.buffer.sample_indices(n, self.config.obs_horizon, self.config.action_horizon, self.generator)
+        self.model.fit_bins(self.act_normalizer.normalize(self.buffer.act[act_idx]), self.generator)
+        self.ema_model.load_state_dict(self.model.state_dict())  # no update yet: the EMA equals the weights
 
     # ------------------------------------------------------------------ the result
 
@@ -499,16 +426,19 @@ class Trainer:
         return self.loss_log.history
 
     @property
-    def policy(self) -> DiffusionPolicy:
-        """The policy acting with the EMA weights (rebuilt after further training)."""
+    def policy(self) -> ChunkPolicy:
+        """The policy acting with the EMA weights (rebuilt after further training): a DiffusionPolicy, or a
+        BaselinePolicy for the baselines."""
         if self.obs_normalizer is None:
             raise RuntimeError("no gradient update yet: call train(n_updates=N) first" if self.offline else
                                "no gradient update yet: call train() with total_timesteps > warmup_steps first")
         if self._policy is None:
-            model = build_network(self.config, self.obs_dim, self.act_dim, self.layout.frame_shape)
+            model = self._build_model()
             model.load_state_dict(self.ema_model.state_dict())
-            self._policy = DiffusionPolicy(self.config, model, self.obs_normalizer, self.act_normalizer,
-                                           env_id=self.env_id, device=self.device)
+            args = (self.config, model, self.obs_normalizer, self.act_normalizer)
+            self._policy = (DiffusionPolicy(*args, env_id=self.env_id, device=self.device)
+                            if self.algorithm == "diffusion" else
+                            BaselinePolicy(self.algorithm, *args, env_id=self.env_id, device=self.device))
         return self._policy
 
     def metrics(self, **extra) -> dict:
@@ -543,6 +473,7 @@ class Trainer:
         Each part comes from the object that owns it."""
         online = not self.offline
         return {
+            "algorithm": self.algorithm,
             "env_id": self.env_id,
             "config": self.config.to_dict(),
             "model": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
@@ -566,6 +497,8 @@ class Trainer:
         """Put this trainer into the state state_dict() recorded; train() then goes on bit for bit (same machine).
 
         The state must come from a trainer of the same environment and config (the device may differ)."""
+        if (state.get("algorithm") or "diffusion") != self.algorithm:  # absent before the baselines: diffusion
+            raise ValueError(f"the state is of a {state.get('algorithm')!r} trainer, this one is {self.algorithm!r}")
         if state["env_id"] != self.env_id:
             raise ValueError(f"the state is of a trainer on {state['env_id']!r}, this one is on {self.env_id!r}")
         if (state.get("dataset") is not None) != self.offline:
@@ -626,3 +559,9 @@ class Trainer:
         from dpedu.runtime.checkpoint import load_trainer
 
         return load_trainer(cls, path, progress, device, demonstrator)
+
+
+def load_policy(path, device=None) -> ChunkPolicy:
+    """A policy saved by any method (policy.save), as the class that acts for it: a DiffusionPolicy, or a
+    BaselinePolicy. Errors name the file and what is wrong with it."""
+    return ChunkPolicy.load(path, device)

@@ -43,6 +43,19 @@ def test_train_then_evaluate(tmp_path, capsys):
     assert "evaluate" in captured.err and "3/3" in captured.err  # the progress bar over finished episodes
 
 
+def test_train_a_baseline_then_evaluate_it(tmp_path, capsys):
+    out = tmp_path / "gmm"
+    assert main(["train", "--algorithm", "gmm", "--env", "dpedu/Detour-v0", "--total-timesteps", "300", "--out",
+                 str(out), "--no-progress", "--set", "hidden_dim=32", "--set", "warmup_steps=200",
+                 "--set", "n_components=3"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "policy.pt"), "--episodes", "2", "--no-baselines", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out.strip())["returns"]) == 2
+    # A baseline with --preset keeps the preset's windows and width, not its diffusion settings.
+    overrides, _ = plan("--algorithm", "bet", "--preset", "--env", "dpedu/PushT-v0")
+    assert overrides["action_horizon"] == 16 and "n_diffusion_steps" not in overrides
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -60,6 +73,8 @@ def test_train_then_evaluate(tmp_path, capsys):
         (["train", "--out", ""], "--out is empty"),
         (["train", "--save-every", "0"], "must be >= 1"),
         (["evaluate", "x.pt", "--out", "{tmp}"], "give a file name"),
+        (["train", "--algorithm", "gmm", "--set", "n_bins=4"], "n_bins=4 applies to Trainer('bet') only"),
+        (["train", "--algorithm", "lstm"], "invalid choice"),
     ],
 )
 def test_bad_arguments_exit_with_usage(args, message, capsys, tmp_path):

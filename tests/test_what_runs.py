@@ -117,3 +117,37 @@ def test_no_module_reimplements_a_network_or_a_step():
             if isinstance(node, ast.FunctionDef) and "step" in node.name and "x0" in ast.unparse(node):
                 offenders.append(f"{rel}:{node.lineno} def {node.name} (a reverse step?)")
     assert not offenders, offenders
+
+
+# The baselines (dpedu/baselines/): a learner's edit to a method's own function reaches BaselinePolicy.act.
+BASELINE_EDITS = {
+    "regression": ("dpedu.baselines.regression.RegressionNetwork.sample",
+                   lambda original: lambda self, obs, g=None: original(self, obs, g) * 0.5),
+    "gmm": ("dpedu.baselines.gmm.MixtureDensityNetwork.mixture",
+            lambda original: lambda self, obs: tuple(x.flip(-2) if x.dim() == 3 else x for x in original(self, obs))),
+    "ibc": ("dpedu.baselines.ibc.EnergyNetwork.energy", lambda original: lambda self, obs, a: -original(self, obs, a)),
+    "bet": ("dpedu.baselines.bet.BinnedActionNetwork.heads",
+            lambda original: lambda self, obs: (original(self, obs)[0], 0 * original(self, obs)[1])),
+}
+
+
+@pytest.mark.parametrize("algorithm", list(BASELINE_EDITS))
+def test_editing_a_baselines_own_function_changes_act(monkeypatch, algorithm):
+    from dpedu.baselines import BaselinePolicy, build_baseline
+
+    cfg = DPConfig.from_dict({"hidden_dim": 16, "n_action_steps": 1, "seed": 0, "n_bins": 4}
+                             if algorithm == "bet" else {"hidden_dim": 16, "n_action_steps": 1, "seed": 0})
+    torch.manual_seed(0)
+    model = build_baseline(algorithm, cfg, obs_dim=3, act_dim=1)
+    if algorithm == "bet":
+        model.fit_bins(torch.rand(50, cfg.action_horizon, 1) * 2 - 1, torch.Generator().manual_seed(0))
+    obs_norm = Normalizer(np.array([-1.0, -1.0, -8.0]), np.array([1.0, 1.0, 8.0]))
+    policy = BaselinePolicy(algorithm, cfg, model, obs_norm, Normalizer(np.array([-2.0]), np.array([2.0])),
+                            device="cpu")
+    before = act_once(policy)
+    assert np.array_equal(act_once(policy), before), "same seed, same actions"
+    path, edit = BASELINE_EDITS[algorithm]
+    module, cls, name = path.rsplit(".", 2)
+    owner = getattr(__import__(module, fromlist=[cls]), cls)
+    monkeypatch.setattr(owner, name, edit(getattr(owner, name)))
+    assert not np.allclose(act_once(policy), before, atol=1e-6), "the edited function must reach policy.act"

@@ -32,8 +32,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from dpedu.baselines import fit_regression
-from dpedu.diffusion.sampler import Sampler
+from dpedu.baselines import BASELINES, build_baseline, fit_regression
+from dpedu.config import DPConfig
+from dpedu.diffusion.sampler import DDPMSampler, Sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.networks.mlp import MLPDenoiser, MLPRegressor
 from dpedu.trainer import AdamWithEMA, diffusion_loss, fit
@@ -165,3 +166,41 @@ def sample_diffusion(model: nn.Module, sampler: Sampler, obs: torch.Tensor, seed
 def predict_regression(model: MLPRegressor, obs: torch.Tensor) -> torch.Tensor:
     """The regression policy's path for each start point: obs (B, 1, 2) -> (B, H, 2)."""
     return model(obs)
+
+
+# ---------------------------------------------------------------- every method on the toy (notebook 10)
+
+METHODS = ("diffusion", *BASELINES)
+
+
+def train_method(method: str, data: ToyData, seed: int = 0, n_updates: int = 1000, hidden_dim: int = 64,
+                 batch_size: int = 256, lr: float = 2e-3, schedule: NoiseSchedule | None = None,
+                 **method_keys) -> tuple[nn.Module, list[float]]:
+    """Any method of Trainer's (METHODS) trained on the toy's paths with its own loss, by the same update (Adam, a
+    cosine-decayed learning rate) on the same batches as train_diffusion. method_keys: that method's config keys
+    (n_components, n_bins, ibc_counter_examples, ...). Returns (model in eval mode, loss per update)."""
+    if method == "diffusion":
+        return train_diffusion(data, schedule or NoiseSchedule(50, "cosine"), hidden_dim, seed, n_updates,
+                               batch_size, lr)
+    config = DPConfig(action_horizon=data.traj.shape[1], obs_horizon=1, hidden_dim=hidden_dim, n_layers=3,
+                      **method_keys)
+    config.check_algorithm(method)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_baseline(method, config, obs_dim=2, act_dim=2)
+    g = torch.Generator().manual_seed(seed)
+    if hasattr(model, "fit_bins"):  # BET: the bins are k-means centres of the demonstrated paths
+        model.fit_bins(data.traj, g)
+    losses = fit(AdamWithEMA(model, lr, decay_steps=n_updates), lambda obs, x0: model.loss(obs, x0, g),
+                 _batches(data, batch_size, g), n_updates)
+    return model.eval(), losses
+
+
+@torch.no_grad()
+def sample_method(method: str, model: nn.Module, obs: torch.Tensor, seed: int = 0,
+                  sampler: Sampler | None = None) -> torch.Tensor:
+    """One path per start point, obs (B, 1, 2) -> (B, H, 2), from a model train_method made (diffusion: by `sampler`,
+    DDPM over all 50 steps by default)."""
+    if method == "diffusion":
+        return sample_diffusion(model, sampler or DDPMSampler(NoiseSchedule(50, "cosine")), obs, seed)
+    return model.sample(obs, torch.Generator().manual_seed(seed))

@@ -90,23 +90,37 @@ class MLPDenoiser(nn.Module):
         return self.out(self.out_norm(h)).reshape(B, *self.act_shape)  # (B, H, act_dim)
 
 
-class MLPRegressor(nn.Module):
+class ResidualMLP(nn.Module):
+    """x (B, in_dim) -> W_in -> n_layers residual blocks -> LayerNorm -> W_out -> (B, out_dim).
+
+    The trunk every baseline shares (dpedu/baselines/): the denoiser's residual MLP without x^k and k, so every
+    method gets the same network and only its output and loss differ.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 256, n_layers: int = 2):
+        super().__init__()
+        self.inp = nn.Linear(in_dim, hidden_dim)
+        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(n_layers))
+        self.out_norm = nn.LayerNorm(hidden_dim)
+        self.out = nn.Linear(hidden_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)  # (B, hidden_dim)
+        for block in self.blocks:
+            h = block(h)
+        return self.out(self.out_norm(h))  # (B, out_dim)
+
+
+class MLPRegressor(ResidualMLP):
     """The regression baseline's network, A = f(obs): the same residual MLP without the inputs x^k and k.
 
-    obs (B, To, obs_dim) -> W_in -> n_layers residual blocks -> LayerNorm -> W_out -> (B, H, act_dim).
+    obs (B, To, obs_dim) -> ResidualMLP -> (B, H, act_dim).
     """
 
     def __init__(self, act_dim: int, action_horizon: int, obs_dim: int, obs_horizon: int, hidden_dim: int = 256,
                  n_layers: int = 2):
-        super().__init__()
+        super().__init__(obs_horizon * obs_dim, action_horizon * act_dim, hidden_dim, n_layers)
         self.act_shape = (action_horizon, act_dim)
-        self.inp = nn.Linear(obs_horizon * obs_dim, hidden_dim)
-        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim) for _ in range(n_layers))
-        self.out_norm = nn.LayerNorm(hidden_dim)
-        self.out = nn.Linear(hidden_dim, action_horizon * act_dim)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        h = self.inp(obs.reshape(obs.shape[0], -1))  # (B, hidden_dim)
-        for block in self.blocks:
-            h = block(h)
-        return self.out(self.out_norm(h)).reshape(-1, *self.act_shape)  # (B, H, act_dim)
+        return super().forward(obs.reshape(obs.shape[0], -1)).reshape(-1, *self.act_shape)  # (B, H, act_dim)

@@ -175,7 +175,8 @@ def load_trainer(cls, path, progress: bool = True, device=None, demonstrator=Non
         if offline and demonstrator is not None:
             raise ValueError("the checkpoint is of a trainer that learns from a dataset: it takes no demonstrator")
         source = {"dataset": cls.CHECKPOINT_DATA} if offline else {"demonstrator": demonstrator}
-        trainer = cls("diffusion", env=state["env_id"], config=config, progress=progress, **source)
+        algorithm = state.get("algorithm") or "diffusion"  # absent before the baselines: diffusion
+        trainer = cls(algorithm, env=state["env_id"], config=config, progress=progress, **source)
         trainer.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{path}: trainer checkpoint content is inconsistent: {type(e).__name__}: {e}") from e

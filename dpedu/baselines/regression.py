@@ -1,5 +1,5 @@
 """The regression baseline: behaviour cloning with a mean-squared-error loss on the same data and network.
-Notebooks 02 (the toy task), 04 (Pendulum) and 05 (Detour).
+Notebooks 02 (the toy task), 04 (Pendulum), 05 (Detour) and 10 (why diffusion).
 
 A regression policy f(obs window) -> action chunk is trained to minimise
 
@@ -15,9 +15,12 @@ rest, so on the Trainer's data the demonstrations are nearly unimodal and regres
 baseline: notebook 04 measures both.)
 
 The network is the denoiser's residual MLP without the noisy chunk A^k and the diffusion step k (same
-hidden_dim, n_layers: dpedu.networks.mlp.MLPRegressor), trained by fit_regression (the same AdamWithEMA
-as the diffusion models), and it acts with the same receding horizon as DiffusionPolicy (obs queue padded at reset,
-n_action_steps of each plan).
+hidden_dim, n_layers: dpedu.networks.mlp.MLPRegressor). Two ways to train it:
+  * `Trainer("regression", env=...)`: RegressionNetwork (its loss and its "sample", the prediction itself) in the
+    Trainer's loop, like every method (dpedu/baselines/__init__.py);
+  * `train_regression(trainer.buffer, ...)`: on a diffusion trainer's very buffer (fit_regression: the same
+    AdamWithEMA, a cosine-decayed learning rate), acting through RegressionPolicy; notebooks 04, 05 and 08 do this.
+Either acts with the same receding horizon as DiffusionPolicy (obs queue padded at reset, n_action_steps of each plan).
 """
 
 from __future__ import annotations
@@ -32,14 +35,27 @@ from torch import nn
 from dpedu.config import DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.networks import build_regressor
+from dpedu.networks.mlp import MLPRegressor
 from dpedu.policy import RecedingHorizon
-from dpedu.trainer import AdamWithEMA, fit
+from dpedu.update import AdamWithEMA, fit
 
 
 def regression_loss(model: nn.Module, obs: torch.Tensor, a0: torch.Tensor) -> torch.Tensor:
     """Behaviour cloning's loss || A - f(obs) ||^2 (a0: the demonstrated chunk A, normalised); its minimiser is the
     conditional mean E[A | obs]."""
     return F.mse_loss(model(obs), a0)
+
+
+class RegressionNetwork(MLPRegressor):
+    """The regression method as the Trainer runs it: f(O) (B, H, act_dim), its loss, and its plan (f(O) itself)."""
+
+    def loss(self, obs: torch.Tensor, a0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return regression_loss(self, obs, a0)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The plan: the conditional mean, the same for every call (no randomness to draw), clipped to the action
+        limits [-1, 1] as RegressionPolicy and the diffusion samplers clip."""
+        return self(obs).clamp(-1, 1)
 
 
 def fit_regression(model: nn.Module, sample_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
