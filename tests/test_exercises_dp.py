@@ -11,11 +11,13 @@ import torch.nn.functional as F
 from dpedu.course.exercises import (
     NotAttempted,
     check_film,
+    check_info_nce,
     check_obs_window,
     check_receding_horizon,
     check_training_update,
     check_unet_lengths,
     reference_film,
+    reference_info_nce,
     reference_obs_window,
     reference_receding_horizon,
     reference_training_update,
@@ -26,7 +28,8 @@ from dpedu.data import window_indices
 from dpedu.policy import RecedingHorizon
 from dpedu.trainer import diffusion_loss
 
-CHECKS = [check_obs_window, check_training_update, check_receding_horizon, check_film, check_unet_lengths]
+CHECKS = [check_obs_window, check_training_update, check_receding_horizon, check_film, check_unet_lengths,
+          check_info_nce]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -69,6 +72,11 @@ def film_unsqueezed(h, cond, linear):
     return gamma * h + b
 
 
+def info_nce_by_cross_entropy(e_demo, e_counter):
+    logits = -torch.cat([e_demo[:, None], e_counter], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(e_demo), dtype=torch.long))
+
+
 @pytest.mark.parametrize("check, fn", [
     (check_obs_window, reference_obs_window),
     (check_obs_window, obs_window_by_package),
@@ -81,6 +89,8 @@ def film_unsqueezed(h, cond, linear):
     (check_film, film_unsqueezed),
     (check_unet_lengths, reference_unet_lengths),
     (check_unet_lengths, lambda H, levels: tuple(reference_unet_lengths(H, levels))),
+    (check_info_nce, reference_info_nce),
+    (check_info_nce, info_nce_by_cross_entropy),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_right_answers_pass(check, fn):
     message = check(fn)
@@ -401,3 +411,33 @@ def test_unet_lengths_must_raise_a_value_error():
 
     with pytest.raises(AssertionError, match="raised AssertionError(.|\n)*raise ValueError"):
         check_unet_lengths(asserts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# info_nce
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def scores(e_demo, e_counter):
+    return -torch.cat([e_demo[:, None], e_counter], dim=1)
+
+
+@pytest.mark.parametrize("fn, says", [
+    (lambda d, c: -torch.log_softmax(torch.cat([d[:, None], c], 1), 1)[:, 0].mean(), "with their sign"),
+    (lambda d, c: (d + torch.logsumexp(-c, 1)).mean(), "leaves out the demonstration"),
+    (lambda d, c: -torch.log_softmax(scores(d, c), 1)[:, 0].sum(), "summed over the batch"),
+    (lambda d, c: -torch.log_softmax(scores(d, c), 0)[:, 0].mean(), "over the batch \\(dim 0\\)"),
+    (lambda d, c: torch.log_softmax(scores(d, c), 1)[:, 0].mean(), "not negated"),
+])
+def test_info_nce_mistake_is_named(fn, says):
+    with pytest.raises(AssertionError, match=says):
+        check_info_nce(fn)
+
+
+def test_info_nce_written_with_exp_overflows_on_far_energies_and_is_reported():
+    def naive(e_demo, e_counter):  # exp(-E) of energies 30 apart: inf / inf in float32
+        p = torch.exp(-e_demo) / (torch.exp(-e_demo) + torch.exp(-e_counter).sum(1))
+        return -torch.log(p).mean()
+
+    with pytest.raises(AssertionError, match="NaN or inf|is wrong"):
+        check_info_nce(naive)

@@ -29,6 +29,10 @@ UNet1DDenoiser measured level by level):
     film(h, cond, linear) -> h                                   check_film(fn)            07
     unet_lengths(action_horizon, levels) -> list of lengths      check_unet_lengths(fn)    07
 
+And one on a baseline (dpedu.baselines.ibc.info_nce_loss, what EnergyNetwork.loss trains with):
+
+    info_nce(e_demo, e_counter) -> loss                          check_info_nce(fn)        10
+
 Each has its reference solution as reference_<name>.
 """
 
@@ -37,6 +41,7 @@ from dpedu.course.exercises.checking import NotAttempted, Passed
 from dpedu.course.exercises.ddim_step import check_ddim_step, reference_ddim_step
 from dpedu.course.exercises.diffusion_loss import check_diffusion_loss, reference_diffusion_loss
 from dpedu.course.exercises.film import check_film, reference_film
+from dpedu.course.exercises.info_nce import check_info_nce, reference_info_nce
 from dpedu.course.exercises.obs_window import check_obs_window, reference_obs_window
 from dpedu.course.exercises.receding_horizon import check_receding_horizon, reference_receding_horizon
 from dpedu.course.exercises.reverse_step import check_reverse_step, reference_reverse_step
@@ -47,4 +52,4 @@ __all__ = ["NotAttempted", "Passed", "check_add_noise", "check_ddim_step", "chec
            "reference_add_noise", "reference_ddim_step", "reference_diffusion_loss", "reference_reverse_step",
            "check_film", "check_obs_window", "check_receding_horizon", "check_training_update", "check_unet_lengths",
            "reference_film", "reference_obs_window", "reference_receding_horizon", "reference_training_update",
-           "reference_unet_lengths"]
+           "reference_unet_lengths", "check_info_nce", "reference_info_nce"]
