@@ -120,8 +120,9 @@ def test_checkpoint_is_weights_only_readable_and_self_describing(policy, tmp_pat
     assert raw["dpedu_version"] == dpedu.__version__
     assert raw["env_id"] == "Pendulum-v1"
     assert raw["config"] == policy.config.to_dict()
-    assert set(raw) == {"format", "format_version", "dpedu_version", "config", "env_id", "model", "obs_normalizer",
-                        "act_normalizer", "frame_shape"}
+    assert set(raw) == {"format", "format_version", "dpedu_version", "algorithm", "config", "env_id", "model",
+                        "obs_normalizer", "act_normalizer", "frame_shape"}
+    assert raw["algorithm"] == "diffusion"
     assert raw["frame_shape"] is None  # a policy that observes vectors (tests/test_pixels.py: one that sees frames)
 
     def plain(value) -> bool:

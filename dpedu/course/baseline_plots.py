@@ -19,8 +19,11 @@ from dpedu.course.toy_plots import draw_toy_scene
 from dpedu.stats import over_seeds, paired_difference
 
 RECORD = Path(__file__).with_name("baselines_seeds.jsonl")
+ENERGY_SPAN = 10.0  # IBC's energy is drawn from its minimum to this much above it (exp(-10): 5e-5 as likely)
 NAMES = {"diffusion": "Diffusion Policy", "regression": "regression (MSE)", "gmm": "Gaussian mixture",
-         "ibc": "IBC (energy)", "bet": "BET (bins + offsets)"}
+         "ibc": "IBC (energy)", "bet": "BET (bins + offsets)", "ibc_single": "IBC, 1 action/plan",
+         "gmm_slow": "mixture, lr 1e-4"}
+METHODS = ("diffusion", "regression", "gmm", "ibc", "bet")  # every task; "ibc_single" on Detour only
 
 
 def middle_waypoint(data: toy.ToyData, index: int = toy.HORIZON // 2 - 1) -> toy.ToyData:
@@ -35,12 +38,12 @@ def draw_representation(ax: plt.Axes, method: str, model: torch.nn.Module, obs: 
     """What `method` holds about the middle waypoint for one start obs (1, 1, 2), and n_samples of its choices."""
     draw_toy_scene(ax)
     many = obs.expand(n_samples, 1, 2)
-    if method == "ibc":  # the energy over the plane; the policy's choices are its argmins
-        xs, ys = np.linspace(-1, 1, 121), np.linspace(-1, 1, 121)
-        grid = torch.tensor(np.stack(np.meshgrid(xs, ys), -1).reshape(1, -1, 1, 2), dtype=torch.float32)
-        energy = model.energy(obs, grid).reshape(len(ys), len(xs)).numpy()
-        ax.imshow(np.exp(-(energy - energy.min())), extent=(-1, 1, -1, 1), origin="lower", cmap="Greens",
-                  alpha=0.8, zorder=1)
+    if method == "ibc":  # the energy over the action bounds, dark where low; the policy's choices are its argmins
+        xs = np.linspace(-1, 1, 161)
+        grid = torch.tensor(np.stack(np.meshgrid(xs, xs), -1).reshape(1, -1, 1, 2), dtype=torch.float32)
+        energy = model.energy(obs, grid).reshape(len(xs), len(xs)).numpy()
+        ax.imshow(np.clip(energy - energy.min(), 0, ENERGY_SPAN), extent=(-1, 1, -1, 1), origin="lower",
+                  cmap="Greens_r", vmin=0, vmax=ENERGY_SPAN, zorder=1)
     if method == "gmm":  # each component: its mean and 2-sigma ellipse, as opaque as its weight
         log_pi, mu, sigma = model.mixture(obs)
         for pi, m, s in zip(log_pi[0].exp(), mu[0], sigma[0]):
@@ -62,7 +65,7 @@ def compare_representations(models: dict, obs: torch.Tensor) -> plt.Figure:
     for ax, (method, model) in zip(axes, models.items()):
         draw_representation(ax, method, model, obs)
         ax.set(xlabel="x (m)", ylabel="" if method != next(iter(models)) else "y (m)")
-        ax.legend().remove() if ax.get_legend() else None
+
     fig.tight_layout()
     return fig
 
@@ -79,32 +82,36 @@ def rows_of(record: list[dict], task: str, method: str) -> list[dict]:
     return sorted((r for r in record if r["task"] == task and r["method"] == method), key=lambda r: r["seed"])
 
 
-def table(record: list[dict], task: str, fields: dict[str, str], methods=tuple(NAMES)) -> str:
-    """A text table: one line per method, each field's mean over seeds [95% t-interval] and the per-seed values."""
+def table(record: list[dict], task: str, fields: dict[str, str], methods=METHODS) -> str:
+    """A text table: one line per method, each field (a share, in [0, 1]) as its mean over seeds [95% t-interval,
+    clipped to [0, 1]] (the number of seeds)."""
     lines = [f"{'':22}" + "".join(f"{label:>30}" for label in fields.values())]
+    methods = [m for m in methods if rows_of(record, task, m)]
     for method in methods:
         rows = rows_of(record, task, method)
         cells = []
         for field in fields:
             mean, (lo, hi) = over_seeds(rows, field)
-            cells.append(f"{mean:6.2f} [{lo:5.2f}, {hi:5.2f}] ({len(rows)} s)")
+            lo, hi = max(lo, 0.0), min(hi, 1.0)  # every field here is a share: its interval clipped to [0, 1]
+            cells.append(f"{mean:6.2f} [{lo:5.2f}, {hi:5.2f}] ({len(rows)})")
         lines.append(f"{NAMES[method]:22}" + "".join(f"{c:>30}" for c in cells))
     return "\n".join(lines)
 
 
-def versus_diffusion(record: list[dict], task: str, field: str, methods=tuple(NAMES)[1:]) -> dict:
-    """Per baseline: the per-seed differences diffusion - baseline of `field` and their 95% t-interval."""
+def versus_diffusion(record: list[dict], task: str, field: str, methods=METHODS[1:]) -> dict:
+    """Per baseline: the per-seed differences diffusion - baseline of `field` (a share) and their 95% t-interval,
+    clipped to [-1, 1], the range a difference of shares can take."""
     base = rows_of(record, task, "diffusion")
     out = {}
     for method in methods:
-        diff, ci = paired_difference(base, rows_of(record, task, method), field)
-        out[method] = (diff, ci)
+        diff, (lo, hi) = paired_difference(base, rows_of(record, task, method), field)
+        out[method] = (diff, (max(lo, -1.0), min(hi, 1.0)))
     return out
 
 
-def plot_ibc_training(record: list[dict]) -> plt.Figure:
+def plot_success_during_training(record: list[dict]) -> plt.Figure:
     """Detour: each method's success after a third, two thirds and all of its updates, one line per seed."""
-    methods = tuple(NAMES)
+    methods = [m for m in NAMES if rows_of(record, "detour", m)]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     colors = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
     for method in methods:

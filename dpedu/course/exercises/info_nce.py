@@ -64,7 +64,7 @@ INFO_NCE = Exercise("info_nce(e_demo, e_counter)",
                     "(torch.log_softmax over the 1 + N candidates keeps it finite)",
                     ("e_demo", "e_counter"), _truth, INFO_NCE_MISTAKES, rtol=1e-5, atol=1e-5,
                     hints=[("must match the size", "e_demo is (B,) and e_counter (B, N): put the demonstration in "
-                                                   "front of its counter-examples with e_demo[:, None], shape (B, 1).")])
+                            "front of its counter-examples with e_demo[:, None], shape (B, 1).")])
 
 
 @reports_not_attempted("info_nce")
