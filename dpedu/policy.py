@@ -90,7 +90,8 @@ class ChunkPolicy:
     """
 
     algorithm = None  # the Trainer's name for the method, saved with the policy
-    CONFIGURABLE = ("n_action_steps", "seed")  # what configure() may change (the rest is fixed by the weights)
+    # What configure() may change (the rest is fixed by the weights): a baseline's; DiffusionPolicy adds its sampler's.
+    CONFIGURABLE = ("n_action_steps", "seed")
 
     def __init__(self, config: DPConfig, model: torch.nn.Module, obs_normalizer: Normalizer,
                  act_normalizer: Normalizer, env_id: str | None = None, device=None):
@@ -121,8 +122,7 @@ class ChunkPolicy:
         raise NotImplementedError
 
     def configure(self, **changes) -> ChunkPolicy:
-        """Change inference settings (CONFIGURABLE: for a DiffusionPolicy sampler, n_inference_steps, ddim_eta,
-        n_action_steps, clip_sample, seed).
+        """Change inference settings (sampler, n_inference_steps, ddim_eta, n_action_steps, clip_sample, seed).
 
         Training-time settings (horizons, network, schedule) are fixed by the weights; changing them is an
         error. Returns self, reset.

@@ -27,9 +27,6 @@ One gradient update (Ho et al. 2020, Algorithm 1, with the observation window as
 
 (The squared norms are computed as means over the batch and the chunk's entries.)
 
-The baselines (Trainer("regression" | "gmm" | "ibc" | "bet"), dpedu/baselines/) make the same update on the same
-batch (o, A^0) with their own loss in place of the DDPM loss: loss = model.loss(o, A^0, generator).
-
 The policy acts with theta_ema. Everything that trains in dpedu (this Trainer, the regression baseline,
 the toy task's networks) makes its gradient updates with `AdamWithEMA.update`, and the diffusion models
 all use `diffusion_loss`.
@@ -37,6 +34,9 @@ all use `diffusion_loss`.
 Every object keeps its own state (`state_dict()` / `load_state_dict(state)`: the Trainer, AdamWithEMA, the
 ReplayBuffer, the Normalizers, the LossLog, the demonstrator); dpedu/runtime/checkpoint.py only moves those
 dicts to and from files.
+
+The baselines (Trainer("regression" | "gmm" | "ibc" | "bet"), dpedu/baselines/) make the same update on the same
+batch (o, A^0) with their own loss in place of the DDPM loss: loss = model.loss(o, A^0, generator).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The regression baseline: behaviour cloning with a mean-squared-error loss on the same data and network.
-Notebooks 02 (the toy task), 04 (Pendulum), 05 (Detour) and 10 (why diffusion).
+Notebooks 02 (the toy task), 04 (Pendulum) and 05 (Detour).
 
 A regression policy f(obs window) -> action chunk is trained to minimise
 
