@@ -26,7 +26,7 @@ import numpy as np
 SCHEDULE_KINDS = ("cosine", "linear")  # dpedu.diffusion.schedule
 SAMPLER_KINDS = ("ddim", "ddpm")  # dpedu.diffusion.sampler.SAMPLERS
 PREDICTION_TYPES = ("epsilon", "sample")  # what the network outputs (diffusers' names); dpedu.diffusion.sampler
-NETWORKS = ("mlp", "unet")  # dpedu.networks.build_network
+NETWORKS = ("mlp", "unet", "transformer")  # dpedu.networks.build_network
 CONDITIONINGS = ("concat", "film")  # dpedu.networks.mlp
 PIXEL_OBS_TYPES = ("pixels", "pixels_agent_pos")  # gym-pusht's names; dpedu.observations, dpedu.networks.vision
 VISION_KEYS = ("vision_width", "crop_ratio", "n_keypoints", "vision_feature_dim")  # the vision encoder's, pixels only
@@ -37,7 +37,8 @@ METHOD_KEYS = {"gmm": ("n_components",), "ibc": ("ibc_counter_examples", "ibc_sa
                "bet": ("n_bins",)}
 DIFFUSION_KEYS = ("n_diffusion_steps", "noise_schedule", "beta_start", "beta_end", "n_inference_steps", "sampler",
                   "ddim_eta", "clip_sample", "prediction_type", "network", "conditioning", "unet_dim", "unet_levels",
-                  "unet_kernel_size", "unet_groups")
+                  "unet_kernel_size", "unet_groups", "transformer_dim", "transformer_heads", "transformer_layers",
+                  "transformer_causal")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"; dpedu.runtime.device.resolve_device
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed and numpy's SeedSequence both take it; 2**64 overflows torch
@@ -90,8 +91,9 @@ class DPConfig:
     prediction_type: str = _doc('What the network predicts: "epsilon" (the noise, as Chi et al.; loss ||eps - '
                                 'eps_hat||^2) or "sample" (the clean chunk A^0; loss ||A^0 - A_hat^0||^2).',
                                 default="epsilon")
-    network: str = _doc('The denoiser eps_theta(A^k, k, o): "mlp" (residual MLP over the flattened chunk) or '
-                        "\"unet\" (Chi et al.'s temporal conv U-Net with FiLM).", default="mlp")
+    network: str = _doc('The denoiser eps_theta(A^k, k, o): "mlp" (residual MLP over the flattened chunk), '
+                        "\"unet\" (Chi et al.'s temporal conv U-Net with FiLM) or \"transformer\" (their time-series "
+                        "diffusion transformer).", default="mlp")
     n_layers: int = _doc("Residual blocks (two linear layers each) of the MLP: the denoiser's with network='mlp', "
                          "and the regression baseline's.", (1, 64), default=2)
     conditioning: str = _doc('MLP only: how obs and k enter: "concat" (input) or "film" (every layer).',
@@ -102,6 +104,13 @@ class DPConfig:
                             "(Chi et al.: 3).", (1, 8), default=2)
     unet_kernel_size: int = _doc("U-Net only: length (odd) of its temporal convolutions.", (1, 63), default=5)
     unet_groups: int = _doc("U-Net only: GroupNorm groups; must divide unet_dim.", (1, 4_096), default=8)
+    transformer_dim: int = _doc("Transformer only: every token's width d (Chi et al.: 256; 64 trains on a laptop "
+                                "CPU).", (2, 4_096), default=64)
+    transformer_heads: int = _doc("Transformer only: attention heads; must divide transformer_dim (Chi et al.: 4).",
+                                  (1, 256), default=4)
+    transformer_layers: int = _doc("Transformer only: decoder layers (Chi et al.: 8).", (1, 64), default=2)
+    transformer_causal: bool = _doc("Transformer only: an action token attends to the actions before it only (Chi et "
+                                    "al.'s causal_attn, True), or to the whole chunk (False).", default=True)
     ema_decay: float = _doc("Decay of the exponential moving average of the weights used to act, in [0, 1).",
                             default=0.999)
     train_freq: int = _doc("After warmup, a round of gradient updates every train_freq environment steps.",
@@ -190,7 +199,8 @@ class DPConfig:
     def _check_network(self) -> None:
         """Each network's own keys, checked; the other network's keys must keep their defaults (not ignored)."""
         # (hidden_dim and n_layers also size the regression baseline's MLP, so they apply with either network.)
-        own = {"mlp": ("conditioning",), "unet": ("unet_dim", "unet_levels", "unet_kernel_size", "unet_groups")}
+        own = {"mlp": ("conditioning",), "unet": ("unet_dim", "unet_levels", "unet_kernel_size", "unet_groups"),
+               "transformer": ("transformer_dim", "transformer_heads", "transformer_layers", "transformer_causal")}
         defaults = {f.name: f.default for f in fields(self)}
         for network, keys in own.items():
             changed = [k for k in keys if network != self.network and getattr(self, k) != defaults[k]]
@@ -203,6 +213,13 @@ class DPConfig:
                                  f"got {self.unet_kernel_size}")
             if self.unet_dim % self.unet_groups:
                 raise ValueError(f"unet_groups ({self.unet_groups}) must divide unet_dim ({self.unet_dim})")
+        if self.network == "transformer":
+            if self.transformer_dim % 2 or self.transformer_dim < 4:
+                raise ValueError(f"transformer_dim must be even and >= 4 (k's sinusoidal token), got "
+                                 f"{self.transformer_dim}")
+            if self.transformer_dim % self.transformer_heads:
+                raise ValueError(f"transformer_heads ({self.transformer_heads}) must divide transformer_dim "
+                                 f"({self.transformer_dim})")
 
     def _check_vision(self) -> None:
         """The vision encoder's keys apply to pixel observations only (they keep their defaults otherwise)."""

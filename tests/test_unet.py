@@ -1,5 +1,5 @@
 """The temporal U-Net with FiLM (network="unet"): shapes over horizons, the horizon rule, the condition used,
-and the trainer, policy checkpoints and CLI with it."""
+and the trainer, policy checkpoints and CLI with it and with the transformer (tests/test_transformer.py)."""
 
 import numpy as np
 import pytest
@@ -10,9 +10,11 @@ from dpedu import DiffusionPolicy, Trainer
 from dpedu.cli import main
 from dpedu.config import DPConfig
 from dpedu.networks import build_network
+from dpedu.networks.transformer import TransformerDenoiser
 from dpedu.networks.unet1d import UNet1DDenoiser
 
 SMALL = {"network": "unet", "unet_dim": 16, "unet_levels": 2, "unet_groups": 4}
+TRANSFORMER = {"network": "transformer", "transformer_dim": 16, "transformer_heads": 2, "transformer_layers": 2}
 
 
 @pytest.mark.parametrize("horizon, levels", [(8, 3), (16, 3), (4, 3), (8, 4), (5, 1), (6, 2)])
@@ -56,14 +58,16 @@ def test_film_conditioning_is_used():
     assert torch.equal(net(x, t, obs_a), base)  # and it is a function
 
 
-def test_trainer_policy_checkpoint_and_cli_work_with_the_unet(tmp_path):
-    trainer = Trainer("diffusion", env="Pendulum-v1", seed=0, config={**TINY, **SMALL}, progress=False)
+@pytest.mark.parametrize("small, network", [(SMALL, UNet1DDenoiser), (TRANSFORMER, TransformerDenoiser)],
+                         ids=["unet", "transformer"])
+def test_trainer_policy_checkpoint_and_cli_work_with_each_network(tmp_path, small, network):
+    trainer = Trainer("diffusion", env="Pendulum-v1", seed=0, config={**TINY, **small}, progress=False)
     metrics = trainer.train(300)
     assert metrics["n_updates"] == 101 and np.isfinite(metrics["loss"])
     policy = trainer.policy
-    path = policy.save(tmp_path / "unet.pt")
+    path = policy.save(tmp_path / "policy.pt")
     loaded = DiffusionPolicy.load(path, device="cpu")
-    assert isinstance(loaded.model, UNet1DDenoiser) and loaded.config.network == "unet"
+    assert isinstance(loaded.model, network) and loaded.config.network == small["network"]
     window = np.zeros((3, 2, 3), np.float32)
     policy.reset(seed=4)
     loaded.reset(seed=4)

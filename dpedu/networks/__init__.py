@@ -4,6 +4,8 @@
     mlp.py         "mlp": a residual MLP over the flattened chunk (the default), and the regression
                    baseline's network (the same MLP without x^k and k)
     unet1d.py      "unet": Chi et al.'s temporal convolutional U-Net with FiLM conditioning
+    transformer.py "transformer": Chi et al.'s time-series diffusion transformer (action tokens cross-attend to k
+                   and the observations)
     vision.py      camera frames -> features: ResNet-18 with GroupNorm and a spatial softmax (Chi et al. sec. 3.3),
                    and VisuomotorDenoiser, a denoiser conditioned on those features
 
@@ -19,6 +21,7 @@ from torch import nn
 
 from dpedu.config import NETWORKS
 from dpedu.networks.mlp import MLPDenoiser, MLPRegressor
+from dpedu.networks.transformer import TransformerDenoiser
 from dpedu.networks.unet1d import UNet1DDenoiser
 from dpedu.networks.vision import VisionEncoder, VisuomotorDenoiser, crop_shape
 
@@ -37,6 +40,9 @@ def build_network(config, obs_dim: int, act_dim: int, frame_shape: tuple[int, in
     if config.network == "unet":
         return UNet1DDenoiser(act_dim, config.action_horizon, obs_dim, config.obs_horizon, config.unet_dim,
                               config.unet_levels, config.unet_kernel_size, config.unet_groups)
+    if config.network == "transformer":
+        return TransformerDenoiser(act_dim, config.action_horizon, obs_dim, config.obs_horizon, config.transformer_dim,
+                                   config.transformer_heads, config.transformer_layers, config.transformer_causal)
     raise ValueError(f"network must be one of {NETWORKS}, got {config.network!r}")
 
 
@@ -58,5 +64,5 @@ def build_regressor(config, obs_dim: int, act_dim: int) -> nn.Module:
                         config.n_layers)
 
 
-__all__ = ["NETWORKS", "MLPDenoiser", "MLPRegressor", "UNet1DDenoiser", "VisionEncoder", "VisuomotorDenoiser",
-           "build_network", "build_regressor", "condition"]
+__all__ = ["NETWORKS", "MLPDenoiser", "MLPRegressor", "TransformerDenoiser", "UNet1DDenoiser", "VisionEncoder",
+           "VisuomotorDenoiser", "build_network", "build_regressor", "condition"]
