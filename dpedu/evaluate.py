@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from dpedu.envs import EPISODE_MEASURES, make_demonstrator
+from dpedu.envs.latency import ObservationLatency
 from dpedu.observations import ObsLayout, make_env
 from dpedu.stats import standard_error, wilson_interval
 
@@ -124,12 +125,14 @@ def _start_from(envs: gym.vector.SyncVectorEnv, states: np.ndarray, obs: np.ndar
 
 
 def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
-             n_envs: int | None = None, initial_states=None, progress: bool = False) -> dict:
+             n_envs: int | None = None, initial_states=None, progress: bool = False, latency: int = 0) -> dict:
     """Run n_episodes of `policy`, n_envs environments at a time (default: all), and record each episode.
 
     initial_states: None, or (n_episodes, state_dim): episode i starts from its reset, then from
         initial_states[i] put into env.unwrapped.state (the reset's seed still seeds the rest of the episode).
     progress: a tqdm bar over finished episodes.
+    latency: control steps by which the observations the policy gets lag behind the world
+        (dpedu.envs.latency.ObservationLatency); "observations" then holds what the policy saw.
 
     Returns a dict of per-episode results: "returns" (n_episodes,), "successes" (n_episodes,) bool (True if
     the env's info["is_success"] was True at the episode's end; None when the env never reports it),
@@ -141,6 +144,7 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
     """
     _check_int("n_episodes", n_episodes, 1)
     _check_int("seed", seed, 0)
+    _check_int("latency", latency, 0)
     n_envs = n_episodes if n_envs is None else n_envs
     if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
         raise ValueError(f"n_envs must be an int >= 1, got {n_envs!r}")
@@ -161,7 +165,7 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
         for start in range(0, n_episodes, n_envs):
             k = min(n_envs, n_episodes - start)
             chunk = _rollout_chunk(policy, env_id, seed + start, k,
-                                   None if initial_states is None else initial_states[start: start + k], bar)
+                                   None if initial_states is None else initial_states[start: start + k], bar, latency)
             returns[start: start + k], lengths[start: start + k] = chunk["returns"], chunk["lengths"]
             if chunk["successes"] is not None:
                 reports_success = True
@@ -177,12 +181,12 @@ def rollouts(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: in
             "states": states if all(s is not None for s in states) else None}
 
 
-def _rollout_chunk(policy, env_id: str, seed: int, k: int, initial_states, bar) -> dict:
+def _rollout_chunk(policy, env_id: str, seed: int, k: int, initial_states, bar, latency: int = 0) -> dict:
     """k episodes stepped together; env i reset with seed + i (rollouts' docstring)."""
     returns, lengths = np.zeros(k), np.zeros(k, dtype=int)
     successes, reports_success = np.zeros(k, dtype=bool), False
     obs_type = observed_as(policy)[0]
-    envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id, obs_type)] * k)
+    envs = gym.vector.SyncVectorEnv([lambda: ObservationLatency(make_env(env_id, obs_type), latency)] * k)
     try:
         obs, _ = envs.reset(seed=seed)  # env i gets seed + i
         if initial_states is not None:
@@ -267,7 +271,8 @@ def baseline_returns(env_id: str, n_episodes: int, seed: int) -> tuple[float, fl
 
 
 def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, seed: int = 0,
-                    n_envs: int | None = None, baselines: bool = True, progress: bool = False) -> dict:
+                    n_envs: int | None = None, baselines: bool = True, progress: bool = False,
+                    latency: int = 0) -> dict:
     """Returns of `policy` over n_episodes fresh episodes, with the random and demonstrator baselines.
 
     Returns a dict: mean_return, std_return, se_return (its standard error), returns (list), n_episodes, seed,
@@ -278,12 +283,13 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
     on dpedu/PushT-v0); and, with
     baselines=True, random_mean_return, demonstrator_mean_return and normalized_score = (mean - random) /
     (demonstrator - random): 0 is random, 1 is the demonstrator. progress: a tqdm bar over finished episodes
-    (the policy's; the baselines' rollouts run without one).
+    (the policy's; the baselines' rollouts run without one). latency: control steps by which the policy's
+    observations lag behind the world (rollouts; the baselines act without latency).
     """
     check_env_id(env_id)
     check_policy_fits(policy, env_id)
     start = time.perf_counter()
-    episodes = rollouts(policy, env_id, n_episodes, seed, n_envs, progress=progress)
+    episodes = rollouts(policy, env_id, n_episodes, seed, n_envs, progress=progress, latency=latency)
     wall = time.perf_counter() - start
     returns, change = episodes["returns"], action_change(episodes["actions"])
     result = {
@@ -294,6 +300,7 @@ def evaluate_policy(policy, env_id: str = "Pendulum-v1", n_episodes: int = 20, s
         "returns": returns.round(3).tolist(),
         "n_episodes": n_episodes,
         "seed": seed,
+        "latency": latency,
         "wall_time_s": round(wall, 3),
         "episodes_per_s": round(n_episodes / wall, 2),
         "mean_action_change": float(change.mean()),
