@@ -8,13 +8,13 @@ Reading order (the algorithm, in the order the course teaches it; each module's 
 
     diffusion/schedule.py   betas, alpha_bars, q(x^k | x^0)                          notebook 01
     diffusion/sampler.py    the reverse step: x0_pred, the posterior, DDPM and DDIM  notebooks 02, 06
-    networks/               eps_theta(x^k, k, obs): the MLP, the temporal U-Net      notebooks 02, 04, 07
+    networks/               eps_theta(x^k, k, obs): MLP, temporal U-Net, transformer notebooks 02, 04, 07, 11
     envs/                   the tasks and the demonstrators that make the data       notebooks 03, 05
     data.py                 the window rule, the normaliser, the FIFO buffer         notebook 03
     trainer.py              collect, the DDPM loss, the update, the EMA              notebook 04
     policy.py               obs queue -> sampler -> chunk -> receding horizon        notebooks 03-07
     baselines/              regression, a Gaussian mixture, IBC, BET: what DP beat   notebooks 02, 04, 05, 10
-    evaluate.py             rollouts: returns, success, smoothness                   notebooks 04, 05, 07
+    evaluate.py             rollouts: returns, success, smoothness, latency          notebooks 04, 05, 07, 11
 
 Around it, for use rather than reading: config.py (every hyperparameter, PRESETS), stats.py (intervals and
 standard errors), cli.py (python -m dpedu), runtime/ (checkpoint files, torchrun, Ctrl-C, progress, the loss log,
@@ -42,6 +42,9 @@ import gymnasium
 # The built-in task, registered on `import dpedu` by name: gymnasium imports dpedu.envs.detour only when
 # gym.make asks for it (max_episode_steps is dpedu.envs.detour.MAX_EPISODE_STEPS; a test checks they agree).
 gymnasium.register(id="dpedu/Detour-v0", entry_point="dpedu.envs.detour:DetourEnv", max_episode_steps=100)
+# The same task under position control (the action is the position to go to; notebook 11).
+gymnasium.register(id="dpedu/DetourPosition-v0", entry_point="dpedu.envs.detour:DetourEnv", max_episode_steps=100,
+                   kwargs={"control": "position"})
 # Push-T (Chi et al.'s benchmark, gym-pusht's physics) with the paper's low-dimensional observation; 300 steps as in
 # gym-pusht and Chi et al. (dpedu.envs.pusht.MAX_EPISODE_STEPS; the same test checks it).
 gymnasium.register(id="dpedu/PushT-v0", entry_point="dpedu.envs.pusht:PushTEnv", max_episode_steps=300)

@@ -14,7 +14,8 @@ from dpedu.envs import DEMONSTRATORS, Demonstrator, make_demonstrator
 from dpedu.envs.detour import DetourDemonstrator
 from dpedu.envs.pendulum import PendulumDemonstrator
 
-OBS = {"Pendulum-v1": np.array([-1.0, 0.0, 0.0]), "dpedu/Detour-v0": np.array([-1.2, 0.01])}
+OBS = {"Pendulum-v1": np.array([-1.0, 0.0, 0.0]), "dpedu/Detour-v0": np.array([-1.2, 0.01]),
+       "dpedu/DetourPosition-v0": np.array([-1.2, 0.01])}
 
 
 def buffer_sha256(trainer) -> str:

@@ -121,3 +121,34 @@ def test_resume_is_bit_exact_with_exploration_noise(tmp_path):
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
     assert straight.env.unwrapped.state.tolist() == resumed.env.unwrapped.state.tolist()
+
+
+def test_position_control_reaches_what_velocity_control_reaches():
+    """dpedu/DetourPosition-v0: the target p + SPEED a moves the point exactly as the velocity a does, a target
+    farther than one step is approached at top speed, and the two demonstrators drive the same paths."""
+    import gymnasium as gym
+
+    from dpedu.envs import make_demonstrator
+    from dpedu.envs.detour import SPEED
+    from dpedu.evaluate import rollouts
+
+    velocity, position = gym.make(ENV), gym.make("dpedu/DetourPosition-v0")
+    p0 = velocity.reset(seed=3)[0]
+    assert np.array_equal(position.reset(seed=3)[0], p0)
+    a = np.array([0.6, -0.3], np.float32)
+    np.testing.assert_allclose(position.step(p0 + SPEED * a)[0], velocity.step(a)[0], atol=1e-6)
+    far = position.unwrapped.state + np.array([1.0, 0.02])
+    step = position.step(far.astype(np.float32))[0] - velocity.step(np.array([1.0, 0.4], np.float32))[0]
+    np.testing.assert_allclose(step, 0.0, atol=1e-6)  # (1, 0.02) away: a full step in x, 0.02 = 0.4 SPEED in y
+    paths = {env_id: rollouts(make_demonstrator(env_id, 5), env_id, 6, seed=0)
+             for env_id in (ENV, "dpedu/DetourPosition-v0")}
+    v, p = paths[ENV], paths["dpedu/DetourPosition-v0"]
+    assert v["successes"].all() and p["successes"].all()
+    for xy_v, xy_p in zip(v["observations"], p["observations"]):
+        assert side_and_switches(xy_v) == side_and_switches(xy_p)
+        n = min(len(xy_v), len(xy_p))
+        # Equal up to float rounding, which can put one step on the other side of the demonstrator's x = 0 rule
+        # (x = -0.0 against 0.0): then the two differ by at most half a step for a few steps.
+        np.testing.assert_allclose(xy_v[:n], xy_p[:n], atol=0.5 * SPEED)
+    with pytest.raises(ValueError, match="control must be one of 'velocity', 'position'"):
+        DetourEnv(control="torque")

@@ -182,7 +182,8 @@ def test_batch_size_change_without_reset_raises():
 
 
 def test_unknown_env_id_raises():
-    assert SUPPORTED_ENVS == ("Pendulum-v1", "dpedu/Detour-v0", "dpedu/PushT-v0")
+    assert SUPPORTED_ENVS == ("Pendulum-v1", "dpedu/Detour-v0", "dpedu/DetourPosition-v0", "dpedu/PushT-v0")
     assert isinstance(make_demonstrator("Pendulum-v1"), PendulumDemonstrator)
-    with pytest.raises(ValueError, match=r"'CartPole-v1'.*Pendulum-v1, dpedu/Detour-v0, dpedu/PushT-v0"):
+    with pytest.raises(ValueError, match=r"'CartPole-v1'.*Pendulum-v1, dpedu/Detour-v0, dpedu/DetourPosition-v0, "
+                                         r"dpedu/PushT-v0"):
         make_demonstrator("CartPole-v1", seed=0)

@@ -15,6 +15,11 @@ The world (all lengths in arena units; mirror-symmetric about y = 0)
                               ` . . . ´               drawn at random per episode
 
 Dynamics: velocity control, p' = clip(p + SPEED a, arena) with a in the Box [-1, 1]^2 and SPEED = 0.05.
+Position control (`control="position"`, registered as dpedu/DetourPosition-v0; Chi et al. sec. 4.3): the action is
+the position to go to, p*, and the point moves towards it at the same top speed, p' = clip(p + SPEED clip((p* - p) /
+SPEED, -1, 1), arena): the same reachable positions, so the two differ only in what a policy must predict, the next
+positions rather than the steps. Its demonstrator (`DetourPositionDemonstrator`) labels p + SPEED a, where the
+velocity demonstrator's a would take the point, and its DART noise is the same in position units (0.4 SPEED).
 Observation: obs = (x, y), float32 (nothing else: the goal and the disk never move). From pixels, gym-pusht's
 convention: `gym.make("dpedu/Detour-v0", obs_type="pixels")` observes a FRAME_SHAPE (32, 48, 3) uint8 picture of the
 arena (the point, the disk, the goal; 16 px per unit, anti-aliased so a sub-pixel move changes the picture) and
@@ -64,6 +69,7 @@ ZONE, DEAD_BAND = (-0.8, 0.3), 0.02
 
 
 OBS_TYPES = ("state", "pixels", "pixels_agent_pos")  # gym-pusht's names for the last two
+CONTROLS = ("velocity", "position")  # what an action is: a step (dpedu/Detour-v0) or a target (dpedu/DetourPosition-v0)
 PIXELS_PER_UNIT = 16
 FRAME_SHAPE = (int(2 * ARENA[1] * PIXELS_PER_UNIT), int(2 * ARENA[0] * PIXELS_PER_UNIT), 3)  # (H, W, C) = (32, 48, 3)
 POINT_RADIUS = 0.1  # drawn only: the dynamics treat the point as a point
@@ -110,22 +116,27 @@ class DetourEnv(gym.Env):
         obs_type: "state" (the default: (x, y) float32), "pixels" (a FRAME_SHAPE uint8 picture) or
             "pixels_agent_pos" (a dict of the picture, "pixels", and the position, "agent_pos").
         render_mode: None or "rgb_array" (render() returns the picture).
+        control: "velocity" (the default: the action a in [-1, 1]^2 moves the point by SPEED a) or "position" (the
+            action is the position p* to move towards, in the arena's box; module docstring).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, obs_type: str = "state", render_mode: str | None = None):
+    def __init__(self, obs_type: str = "state", render_mode: str | None = None, control: str = "velocity"):
+        if control not in CONTROLS:
+            raise ValueError(f"control must be one of {', '.join(map(repr, CONTROLS))}, got {control!r}")
         if obs_type not in OBS_TYPES:
             raise ValueError(f"obs_type must be one of {', '.join(map(repr, OBS_TYPES))}, got {obs_type!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.obs_type, self.render_mode = obs_type, render_mode
+        self.obs_type, self.render_mode, self.control = obs_type, render_mode, control
         high = np.array(ARENA, dtype=np.float32)
         position = spaces.Box(-high, high, dtype=np.float32)
         pixels = spaces.Box(0, 255, FRAME_SHAPE, dtype=np.uint8)
         self.observation_space = {"state": position, "pixels": pixels,
                                   "pixels_agent_pos": spaces.Dict({"pixels": pixels, "agent_pos": position})}[obs_type]
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        self.action_space = (spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32) if control == "velocity" else
+                             position)  # a target anywhere in the arena
         self.state = np.array([START_X, 0.0])
 
     def _get_obs(self):
@@ -145,7 +156,10 @@ class DetourEnv(gym.Env):
         return self._get_obs(), {}
 
     def step(self, action):
-        a = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+        a = np.asarray(action, dtype=np.float64).reshape(2)
+        if self.control == "position":
+            a = (a - self.state) / SPEED  # towards the target p*, at most SPEED per axis and step (clipped below)
+        a = np.clip(a, -1.0, 1.0)
         self.state = np.clip(self.state + SPEED * a, -np.array(ARENA), np.array(ARENA))
         collision = bool(np.hypot(*self.state) < RADIUS)
         success = bool(not collision and np.hypot(*(self.state - GOAL)) <= GOAL_RADIUS)
@@ -189,6 +203,19 @@ class DetourDemonstrator(Demonstrator):
         a[home] = to_goal / np.maximum(np.abs(to_goal).max(axis=1, keepdims=True), SPEED)
         action = np.clip(a, -1.0, 1.0).astype(np.float32)
         return action[0] if single else action
+
+
+class DetourPositionDemonstrator(DetourDemonstrator):
+    """The same demonstrator under position control (dpedu/DetourPosition-v0): its label is p + SPEED a, the position
+    the velocity demonstrator's action a reaches (the arena's edge never comes near its path)."""
+
+    ACTION_BOUND = ARENA[0]  # explore() clips a noisy target to |p*| <= 1.5; the env keeps the point in the arena
+    DEFAULT_EXPLORE_NOISE = 0.4 * SPEED  # the same DART noise as velocity control's 0.4, in position units
+
+    def act(self, obs) -> np.ndarray:
+        p, single = self.observations(obs)
+        target = (p + SPEED * np.atleast_2d(super().act(obs))).astype(np.float32)
+        return target[0] if single else target
 
 
 def side_and_switches(xy: np.ndarray) -> tuple[int, int]:
