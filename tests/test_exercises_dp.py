@@ -10,12 +10,14 @@ import torch.nn.functional as F
 
 from dpedu.course.exercises import (
     NotAttempted,
+    check_attention,
     check_film,
     check_info_nce,
     check_obs_window,
     check_receding_horizon,
     check_training_update,
     check_unet_lengths,
+    reference_attention,
     reference_film,
     reference_info_nce,
     reference_obs_window,
@@ -29,12 +31,24 @@ from dpedu.policy import RecedingHorizon
 from dpedu.trainer import diffusion_loss
 
 CHECKS = [check_obs_window, check_training_update, check_receding_horizon, check_film, check_unet_lengths,
-          check_info_nce]
+          check_info_nce, check_attention]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Right answers pass, in several forms.
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def attention_by_multihead(q, k, v, mask):
+    """One head of torch's own layer with its projections set to the identity: what the transformer runs."""
+    d = q.shape[-1]
+    layer = torch.nn.MultiheadAttention(d, 1, bias=False, batch_first=True)
+    with torch.no_grad():
+        layer.in_proj_weight.copy_(torch.eye(d).repeat(3, 1))
+        layer.out_proj.weight.copy_(torch.eye(d))
+    if v.shape[-1] != d:  # the layer's values have width d: pad them, and drop the padding after
+        return attention_by_multihead(q, k, F.pad(v, (0, d - v.shape[-1])), mask)[..., : v.shape[-1]]
+    return layer(q, k, v, attn_mask=mask, need_weights=False)[0]
 
 
 def obs_window_by_package(episode_obs, t, obs_horizon):
@@ -91,6 +105,8 @@ def info_nce_by_cross_entropy(e_demo, e_counter):
     (check_unet_lengths, lambda H, levels: tuple(reference_unet_lengths(H, levels))),
     (check_info_nce, reference_info_nce),
     (check_info_nce, info_nce_by_cross_entropy),
+    (check_attention, reference_attention),
+    (check_attention, attention_by_multihead),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_right_answers_pass(check, fn):
     message = check(fn)
@@ -441,3 +457,24 @@ def test_info_nce_written_with_exp_overflows_on_far_energies_and_is_reported():
 
     with pytest.raises(AssertionError, match="NaN or inf|is wrong"):
         check_info_nce(naive)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# attention
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def attention_scores(q, k):
+    return q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+
+
+@pytest.mark.parametrize("fn, says", [
+    (lambda q, k, v, m: torch.softmax((q @ k.transpose(-2, -1)).masked_fill(m, -torch.inf), -1) @ v, "sqrt\\(d\\)"),
+    (lambda q, k, v, m: torch.softmax(attention_scores(q, k).masked_fill(~m, -torch.inf), -1) @ v, "NaN"),
+    (lambda q, k, v, m: torch.softmax(attention_scores(q, k), -1).masked_fill(m, 0) @ v, "after the softmax"),
+    (lambda q, k, v, m: torch.softmax(attention_scores(q, k), -1) @ v, "mask was left out"),
+    (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m), "other way round"),
+])
+def test_attention_mistake_is_named(fn, says):
+    with pytest.raises(AssertionError, match=says):
+        check_attention(fn)

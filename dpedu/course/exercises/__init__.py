@@ -33,10 +33,15 @@ And one on a baseline (dpedu.baselines.ibc.info_nce_loss, what EnergyNetwork.los
 
     info_nce(e_demo, e_counter) -> loss                          check_info_nce(fn)        10
 
+And one on the transformer (torch's scaled_dot_product_attention, what its nn.MultiheadAttention layers run):
+
+    attention(q, k, v, mask) -> (B, Lq, dv)                      check_attention(fn)       11
+
 Each has its reference solution as reference_<name>.
 """
 
 from dpedu.course.exercises.add_noise import check_add_noise, reference_add_noise
+from dpedu.course.exercises.attention import check_attention, reference_attention
 from dpedu.course.exercises.checking import NotAttempted, Passed
 from dpedu.course.exercises.ddim_step import check_ddim_step, reference_ddim_step
 from dpedu.course.exercises.diffusion_loss import check_diffusion_loss, reference_diffusion_loss
@@ -52,4 +57,5 @@ __all__ = ["NotAttempted", "Passed", "check_add_noise", "check_ddim_step", "chec
            "reference_add_noise", "reference_ddim_step", "reference_diffusion_loss", "reference_reverse_step",
            "check_film", "check_obs_window", "check_receding_horizon", "check_training_update", "check_unet_lengths",
            "reference_film", "reference_obs_window", "reference_receding_horizon", "reference_training_update",
-           "reference_unet_lengths", "check_info_nce", "reference_info_nce"]
+           "reference_unet_lengths", "check_info_nce", "reference_info_nce",
+           "check_attention", "reference_attention"]
