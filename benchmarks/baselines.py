@@ -30,12 +30,10 @@ Per line also: parameters, training wall time on one thread, plan latency at bat
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
+
+from jobs import median_ms, recorded, run_jobs
 
 METHODS = ("diffusion", "regression", "gmm", "ibc", "bet")
 # Detour only: a method with config changes. "ibc_single" is IBC as Chi et al. ran it (their IBC configuration: one
@@ -47,17 +45,6 @@ VARIANTS = {"ibc_single": ("ibc", {"action_horizon": 1, "n_action_steps": 1}),
 DETOUR = "dpedu/Detour-v0"
 DETOUR_TEST_SEED = 100_000
 TOY_UPDATES = 1_000
-
-
-def _median_ms(fn, repeats: int = 20) -> float:
-    import numpy as np
-
-    times = []
-    for _ in range(repeats + 1):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return round(1e3 * float(np.median(times[1:])), 3)  # the first call warms up
 
 
 def toy_job(method: str, seed: int) -> dict:
@@ -75,7 +62,7 @@ def toy_job(method: str, seed: int) -> dict:
     left_clear = (clear & (toy.side_of(paths) == toy.LEFT)).float().mean().item()
     right_clear = (clear & (toy.side_of(paths) == toy.RIGHT)).float().mean().item()
     with torch.no_grad():
-        plan_ms = _median_ms(lambda: toy.sample_method(method, model, test.obs[:1], seed=seed))
+        plan_ms = median_ms(lambda: toy.sample_method(method, model, test.obs[:1], seed=seed))
     return {"left": stats["left"], "right": stats["right"], "hit": stats["hit"], "left_clear": left_clear,
             "right_clear": right_clear, "both_sides": min(left_clear, right_clear) / 0.5, "clear": 1 - stats["hit"],
             "loss_first": round(float(sum(losses[:50]) / 50), 5), "loss": round(float(sum(losses[-50:]) / 50), 5),
@@ -119,7 +106,7 @@ def detour_job(method: str, seed: int, episodes: int) -> dict:
             "loss_history": [[n, round(v, 5)] for n, v in history], "success_during_training": during,
             "loss": round(metrics["loss"], 5),
             "n_updates": metrics["n_updates"], "train_s": round(train_s, 1),
-            "updates_per_s": metrics["updates_per_s"], "plan_ms": _median_ms(plan),
+            "updates_per_s": metrics["updates_per_s"], "plan_ms": median_ms(plan),
             "params": sum(p.numel() for p in trainer.model.parameters()), "episodes": episodes,
             "test_seed": DETOUR_TEST_SEED}
 
@@ -143,24 +130,13 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/baselines.jsonl")
     args = parser.parse_args()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = set()
-    if out.exists():
-        done = {(r["task"], r["method"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())}
+    done = recorded(out, ("task", "method", "seed"))
     # The slow jobs (IBC, then Detour) first, so the two workers finish together.
-    jobs = sorted(((t, m, s) for t in args.tasks for m in args.methods for s in args.seeds
+    jobs = sorted(((t, m, s, args.episodes) for t in args.tasks for m in args.methods for s in args.seeds
                    if (t, m, s) not in done and (t == "detour" or m not in VARIANTS)),
                   key=lambda j: (not j[1].startswith("ibc"), j[0] != "detour"))
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(job, t, m, s, args.episodes) for t, m, s in jobs]
-        for future in as_completed(futures):
-            row = future.result()
-            with out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            keys = ("task", "method", "seed", "success_rate", "hit", "both_sides", "train_s", "plan_ms")
-            print(json.dumps({k: row[k] for k in keys if k in row}), flush=True)
-
+    run_jobs(job, jobs, out, args.workers,
+             ("task", "method", "seed", "success_rate", "hit", "both_sides", "train_s", "plan_ms"))
 
 if __name__ == "__main__":
     main()
