@@ -393,3 +393,42 @@ class DiffusionPolicy(ChunkPolicy):
         frames = None if frames is None else frames.repeat_interleave(int(n_samples), dim=0)
         a0, trajectory = self._plan(obs, frames, x_K=x_K, x_T=x_T, return_trajectory=True)
         return a0.cpu().numpy(), trajectory.cpu().numpy()
+
+
+class LatencyCompensated:
+    """A chunking policy acting on observations `steps` control steps old, with latency compensation (notebook 11).
+
+    A plan made from o_{t-d} (dpedu.envs.latency) is a plan for times t-d .. t-d+H-1: by the time it runs, its first
+    d actions belong to the past. This policy skips them and executes actions d .. d+T_a-1, the ones meant for now
+    (Chi et al. run their real robot this way: each action carries a time stamp, and those already past are dropped).
+    It needs T_a + d <= H: a plan must reach far enough ahead. With steps=0 it acts exactly as the policy itself.
+
+    Args:
+        policy: a DiffusionPolicy or BaselinePolicy that observes vectors.
+        steps: d, the latency it compensates, in control steps.
+    """
+
+    def __init__(self, policy: ChunkPolicy, steps: int):
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"steps must be an int >= 0 (control steps of latency), got {steps!r}")
+        c = policy.config
+        if c.n_action_steps + steps > c.action_horizon:
+            raise ValueError(f"latency compensation skips {steps} actions and executes n_action_steps="
+                             f"{c.n_action_steps}, but a plan has only action_horizon={c.action_horizon}: "
+                             f"configure n_action_steps <= {c.action_horizon - steps}")
+        if policy.layout.has_frames:
+            raise ValueError("LatencyCompensated takes a policy that observes vectors, not camera frames")
+        self.policy, self.steps = policy, int(steps)
+        self.reset()
+
+    def reset(self) -> None:
+        self.policy.reset()
+        self._queue = RecedingHorizon(self.policy.config.obs_horizon, self.policy.config.n_action_steps)
+
+    def act(self, obs) -> np.ndarray:
+        """obs (obs_dim,) -> action (act_dim,), or obs (N, obs_dim) -> actions (N, act_dim); env units."""
+        obs = self.policy._check_obs(obs)
+        d, n = self.steps, self.policy.config.n_action_steps
+        action = self._queue.act(obs[None] if obs.ndim == 1 else obs,
+                                 lambda history: self.policy.predict_chunk(history)[:, d: d + n])
+        return action[0] if obs.ndim == 1 else action

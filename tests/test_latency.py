@@ -57,3 +57,44 @@ def test_evaluate_with_latency():
     for states, seen in zip(late["states"], late["observations"]):
         np.testing.assert_array_equal(seen[:4], np.repeat(seen[:1], 4, axis=0))
         np.testing.assert_allclose(seen[4:], states[1:len(seen) - 3, :2], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def detour_policy():
+    from conftest import TINY
+
+    from dpedu import Trainer
+
+    trainer = Trainer("diffusion", env="dpedu/Detour-v0", seed=0, config={**TINY, "n_action_steps": 4},
+                      progress=False)
+    trainer.train(400)
+    return trainer.policy
+
+
+def test_compensation_executes_the_actions_meant_for_now(detour_policy):
+    """LatencyCompensated(policy, d) runs actions d .. d + T_a - 1 of each plan; with d = 0 it is the policy."""
+    from dpedu.policy import LatencyCompensated
+
+    obs = np.array([[-1.2, 0.01], [-1.0, -0.2]], np.float32)
+    detour_policy.reset(seed=7)
+    plain = [detour_policy.act(obs) for _ in range(8)]
+    same = LatencyCompensated(detour_policy, 0)
+    detour_policy.reset(seed=7)
+    np.testing.assert_array_equal(np.stack([same.act(obs) for _ in range(8)]), np.stack(plain))
+
+    late = LatencyCompensated(detour_policy, 3)
+    detour_policy.reset(seed=7)
+    executed = np.stack([late.act(obs) for _ in range(4)], axis=1)  # (N, 4, 2): the first plan's executed actions
+    detour_policy.reset(seed=7)
+    chunk = detour_policy.predict_chunk(np.repeat(obs[:, None], 2, axis=1))  # the same window, the same noise
+    np.testing.assert_allclose(executed, chunk[:, 3:7], atol=1e-6)
+    assert evaluate_policy(late, "dpedu/Detour-v0", 4, seed=0, baselines=False, latency=3)["n_episodes"] == 4
+
+
+def test_compensation_needs_a_plan_long_enough(detour_policy):
+    from dpedu.policy import LatencyCompensated
+
+    with pytest.raises(ValueError, match="configure n_action_steps <= 3"):
+        LatencyCompensated(detour_policy, 5)  # 4 + 5 > H = 8
+    with pytest.raises(ValueError, match="steps must be an int >= 0"):
+        LatencyCompensated(detour_policy, -1)
