@@ -33,7 +33,7 @@ import argparse
 import time
 from pathlib import Path
 
-from jobs import median_ms, recorded, run_jobs
+from jobs import median_ms, plan_ms, recorded, run_jobs
 
 METHODS = ("diffusion", "regression", "gmm", "ibc", "bet")
 # Detour only: a method with config changes. "ibc_single" is IBC as Chi et al. ran it (their IBC configuration: one
@@ -62,11 +62,11 @@ def toy_job(method: str, seed: int) -> dict:
     left_clear = (clear & (toy.side_of(paths) == toy.LEFT)).float().mean().item()
     right_clear = (clear & (toy.side_of(paths) == toy.RIGHT)).float().mean().item()
     with torch.no_grad():
-        plan_ms = median_ms(lambda: toy.sample_method(method, model, test.obs[:1], seed=seed))
+        plan = median_ms(lambda: toy.sample_method(method, model, test.obs[:1], seed=seed))
     return {"left": stats["left"], "right": stats["right"], "hit": stats["hit"], "left_clear": left_clear,
             "right_clear": right_clear, "both_sides": min(left_clear, right_clear) / 0.5, "clear": 1 - stats["hit"],
             "loss_first": round(float(sum(losses[:50]) / 50), 5), "loss": round(float(sum(losses[-50:]) / 50), 5),
-            "n_updates": TOY_UPDATES, "train_s": round(train_s, 2), "plan_ms": plan_ms,
+            "n_updates": TOY_UPDATES, "train_s": round(train_s, 2), "plan_ms": plan,
             "params": sum(p.numel() for p in model.parameters()), "test_starts": len(test.obs)}
 
 
@@ -93,20 +93,13 @@ def detour_job(method: str, seed: int, episodes: int) -> dict:
     history = metrics["loss_history"]
     result = trainer.evaluate(n_episodes=episodes, seed=DETOUR_TEST_SEED)
     during.append([metrics["n_updates"], result["success_rate"]])
-    policy = trainer.policy
-    obs = trainer.env.reset(seed=0)[0]
-
-    def plan():
-        policy.reset()  # the next act() plans
-        policy.act(obs)
-
     return {"success_rate": result["success_rate"], "side_up": result["side_up"], "side_down": result["side_down"],
             "both_sides": min(result["side_up"], result["side_down"]) / 0.5,
             "switched_share": result["switched_share"], "switches_per_episode": result["switches_per_episode"],
             "loss_history": [[n, round(v, 5)] for n, v in history], "success_during_training": during,
             "loss": round(metrics["loss"], 5),
             "n_updates": metrics["n_updates"], "train_s": round(train_s, 1),
-            "updates_per_s": metrics["updates_per_s"], "plan_ms": median_ms(plan),
+            "updates_per_s": metrics["updates_per_s"], "plan_ms": plan_ms(trainer),
             "params": sum(p.numel() for p in trainer.model.parameters()), "episodes": episodes,
             "test_seed": DETOUR_TEST_SEED}
 

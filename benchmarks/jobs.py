@@ -1,6 +1,6 @@
 """What the multi-seed benchmarks share: jobs run in their own processes, one torch thread each, each appending its
 JSON line to the record as soon as it finishes (a job already there is skipped, so an interrupted run goes on where
-it stopped), and a median timing.
+it stopped), and median timings.
 """
 
 from __future__ import annotations
@@ -23,6 +23,17 @@ def median_ms(fn, repeats: int = 20) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return round(1e3 * float(np.median(times[1:])), 3)
+
+
+def plan_ms(trainer) -> float:
+    """The median time of one plan at batch 1 (the trainer's policy, from its env's first observation of seed 0)."""
+    policy, obs = trainer.policy, trainer.env.reset(seed=0)[0]
+
+    def plan():
+        policy.reset()  # the next act() plans
+        policy.act(obs)
+
+    return median_ms(plan)
 
 
 def recorded(out: Path, key: tuple[str, ...]) -> set[tuple]:
