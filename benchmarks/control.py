@@ -1,4 +1,4 @@
-"""Position against velocity control on Detour (notebook 11; Chi et al. sec. 4.3), for Diffusion Policy and the
+"""Position against velocity control on Detour (notebook 11; Chi et al.'s ablation), for Diffusion Policy and the
 baselines, over training seeds.
 
     python benchmarks/control.py --seeds 0 1 2 --workers 2 --out dpedu/course/control_seeds.jsonl

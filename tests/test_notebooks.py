@@ -66,7 +66,9 @@ EXERCISES = {"01_noise_schedules.ipynb": ["check_add_noise"],
              "03_demonstrator_and_data.ipynb": ["check_obs_window"],
              "04_train_pendulum.ipynb": ["check_training_update"],
              "06_fast_sampling_and_horizons.ipynb": ["check_ddim_step", "check_receding_horizon"],
-             "07_temporal_unet.ipynb": ["check_film", "check_unet_lengths"]}
+             "07_temporal_unet.ipynb": ["check_film", "check_unet_lengths"],
+             "10_why_diffusion.ipynb": ["check_info_nce"],
+             "11_design_choices.ipynb": ["check_attention"]}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -82,3 +82,32 @@ def test_without_the_causal_mask_every_action_reads_the_whole_chunk():
     changed[:, -1] += 1.0
     assert torch.all((net(changed, k, obs) - net(x, k, obs)).abs().amax(dim=(0, 2)) > 1e-4)
     assert not build_network(DPConfig.from_dict({**SMALL, "transformer_causal": False}), 3, 2).causal
+
+
+def test_notebook_11s_records_cover_every_setting_over_three_seeds():
+    """The records notebook 11 reads (benchmarks/design_choices.py and benchmarks/control.py): every setting of their
+    grids for every network or method and control, on training seeds 0, 1 and 2."""
+    import sys
+    from pathlib import Path
+
+    from dpedu.course import design_plots as dp
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import control
+        import design_choices
+    finally:
+        sys.path.pop(0)
+    record = dp.read_record()
+    for network in design_choices.NETWORKS:
+        for n, latency in design_choices.GRID:
+            rows = dp.rows_of(record, network, n, latency)
+            assert [r["seed"] for r in rows] == [0, 1, 2], (network, n, latency)
+            assert all(r["episodes"] == 100 and r["n_updates"] == 6_003 for r in rows)  # the preset's 3 per step
+    record = dp.read_record(dp.CONTROL_RECORD)
+    for method in control.METHODS:
+        for c in control.CONTROLS:
+            for setting in control.GRID:
+                rows = dp.control_rows(record, method, c, *setting)
+                assert [r["seed"] for r in rows] == [0, 1, 2], (method, c, setting)
+    assert len(record) == len(control.METHODS) * len(control.CONTROLS) * len(control.GRID) * 3

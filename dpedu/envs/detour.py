@@ -15,7 +15,7 @@ The world (all lengths in arena units; mirror-symmetric about y = 0)
                               ` . . . ´               drawn at random per episode
 
 Dynamics: velocity control, p' = clip(p + SPEED a, arena) with a in the Box [-1, 1]^2 and SPEED = 0.05.
-Position control (`control="position"`, registered as dpedu/DetourPosition-v0; Chi et al. sec. 4.3): the action is
+Position control (`control="position"`, registered as dpedu/DetourPosition-v0; as Chi et al.'s ablation): the action is
 the position to go to, p*, and the point moves towards it at the same top speed, p' = clip(p + SPEED clip((p* - p) /
 SPEED, -1, 1), arena): the same reachable positions, so the two differ only in what a policy must predict, the next
 positions rather than the steps. Its demonstrator (`DetourPositionDemonstrator`) labels p + SPEED a, where the

@@ -1,8 +1,8 @@
-r"""Latency: the policy acts on what the world looked like `steps` control steps ago (Chi et al. sec. 4.4).
+r"""Latency: the policy acts on what the world looked like `steps` control steps ago (Chi et al.'s latency ablation).
 
 A real robot's camera frame is tens of milliseconds old when the policy sees it, and the plan is older still when its
-actions run. Chi et al. measure how success falls as observations lag behind (their fig. 6: position-controlled
-chunks tolerate up to 4 steps). `ObservationLatency(env, d)` returns, after step t, the observation o_{t-d}:
+actions run. Chi et al. measure how success falls as observations lag behind (their position-controlled
+chunks tolerated up to 4 steps). `ObservationLatency(env, d)` returns, after step t, the observation o_{t-d}:
 
     reset:  o_0                      (the world is seen; nothing older exists, so the first d steps repeat o_0)
     step t: o_{max(0, t - d)}        while the world itself has moved on to o_t

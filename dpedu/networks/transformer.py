@@ -1,4 +1,4 @@
-r"""eps_theta(x^k, k, obs) as Chi et al.'s time-series diffusion transformer (their TransformerForDiffusion, sec. 3.4).
+r"""eps_theta(x^k, k, obs) as Chi et al.'s time-series diffusion transformer (their TransformerForDiffusion).
 
 Every action of the noisy chunk x^k (B, H, act_dim) becomes a token; the diffusion step k and every observation of
 the window become the condition tokens the action tokens cross-attend to (a decoder over a "memory", as in
