@@ -121,6 +121,8 @@ def _start_from(envs: gym.vector.SyncVectorEnv, states: np.ndarray, obs: np.ndar
                              f"got rows of shape {state.shape}")
         core.state = state.copy()
         obs[i] = core._get_obs()
+        if isinstance(env, ObservationLatency):  # the policy's first view is of the chosen state, as without latency
+            env.restart_from(obs[i])
     return obs
 
 
@@ -186,7 +188,9 @@ def _rollout_chunk(policy, env_id: str, seed: int, k: int, initial_states, bar, 
     returns, lengths = np.zeros(k), np.zeros(k, dtype=int)
     successes, reports_success = np.zeros(k, dtype=bool), False
     obs_type = observed_as(policy)[0]
-    envs = gym.vector.SyncVectorEnv([lambda: ObservationLatency(make_env(env_id, obs_type), latency)] * k)
+    make = (lambda: make_env(env_id, obs_type)) if latency == 0 else (
+        lambda: ObservationLatency(make_env(env_id, obs_type), latency))
+    envs = gym.vector.SyncVectorEnv([make] * k)
     try:
         obs, _ = envs.reset(seed=seed)  # env i gets seed + i
         if initial_states is not None:

@@ -98,3 +98,12 @@ def test_compensation_needs_a_plan_long_enough(detour_policy):
         LatencyCompensated(detour_policy, 5)  # 4 + 5 > H = 8
     with pytest.raises(ValueError, match="steps must be an int >= 0"):
         LatencyCompensated(detour_policy, -1)
+
+
+def test_latency_starts_from_the_chosen_initial_states():
+    """With initial_states, the policy's first (late) view is the chosen state, not the reset's."""
+    starts = np.array([[-1.0, 0.2], [-0.9, -0.3]])
+    late = rollouts(make_demonstrator("dpedu/Detour-v0", 0), "dpedu/Detour-v0", 2, seed=0, initial_states=starts,
+                    latency=2)
+    for start, seen in zip(starts, late["observations"]):
+        np.testing.assert_allclose(seen[:3], np.repeat(start[None], 3, axis=0).astype(np.float32))

@@ -33,6 +33,10 @@ class ObservationLatency(gym.Wrapper):
         self._seen.extend([obs] * (self.steps + 1))
         return obs, info
 
+    def restart_from(self, obs) -> None:
+        """The world was just put in a chosen state (evaluate's initial_states): forget what was seen before it."""
+        self._seen.extend([obs] * (self.steps + 1))
+
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._seen.append(obs)
