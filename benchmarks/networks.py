@@ -1,4 +1,5 @@
-"""The denoisers side by side: parameters, one gradient update and one 10-step plan, MLPs against the temporal U-Net.
+"""The denoisers side by side: parameters, one gradient update and one 10-step plan, MLPs against the temporal U-Net
+and the transformer.
 
     python benchmarks/networks.py --threads 2 --rounds 5
 
@@ -23,6 +24,9 @@ VARIANTS = {
     "mlp with FiLM (the same, conditioning film)": {"hidden_dim": 128, "n_layers": 3, "conditioning": "film"},
     "unet (default: unet_dim 32, 2 levels)": {"network": "unet"},
     "unet (unet_dim 64, 3 levels)": {"network": "unet", "unet_dim": 64, "unet_levels": 3},
+    "transformer (default: d 64, 4 heads, 2 layers)": {"network": "transformer"},
+    "transformer (4 layers)": {"network": "transformer", "transformer_layers": 4},
+    "transformer (1 head)": {"network": "transformer", "transformer_heads": 1},
 }
 
 

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from dpedu.stats import paired_difference, t_interval
+from dpedu.course.detour_plots import draw_scene
+from dpedu.stats import over_seeds, paired_difference
 
 RECORD = Path(__file__).with_name("design_choices.jsonl")
 NAMES = {"mlp": "residual MLP", "unet": "temporal U-Net", "transformer": "transformer",
@@ -31,9 +32,8 @@ def rows_of(record: list[dict], network: str, n_action_steps: int, latency: int 
 
 def share_over_seeds(rows: list[dict], field: str = "success_rate") -> tuple[float, float, float]:
     """A share's mean over training seeds and its 95% t-interval, clipped to [0, 1]."""
-    values = [r[field] for r in rows]
-    lo, hi = t_interval(values)
-    return float(np.mean(values)), max(lo, 0.0), min(hi, 1.0)
+    mean, (lo, hi) = over_seeds(rows, field)
+    return mean, max(lo, 0.0), min(hi, 1.0)
 
 
 def cell(rows: list[dict], field: str = "success_rate") -> str:
@@ -44,8 +44,7 @@ def cell(rows: list[dict], field: str = "success_rate") -> str:
 def paired(record: list[dict], a: tuple, b: tuple, field: str = "success_rate") -> tuple[np.ndarray, float, float]:
     """Per-seed differences between two settings (network, n_action_steps, latency) of the same trained policies (or
     of two networks trained on the same seeds), and their 95% t-interval clipped to [-1, 1]."""
-    diff, (lo, hi) = paired_difference(rows_of(record, *a), rows_of(record, *b), field)
-    return diff, max(lo, -1.0), min(hi, 1.0)
+    return paired_rows(rows_of(record, *a), rows_of(record, *b), field)
 
 
 def networks_table(record: list[dict]) -> str:
@@ -161,9 +160,9 @@ def paired_rows(a: list[dict], b: list[dict], field: str = "success_rate") -> tu
 def plot_two_controls(episode_xy: np.ndarray, velocity: np.ndarray, position: np.ndarray) -> plt.Figure:
     """One demonstration under both controls: the path, and each control's actions over the episode."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    draw_scene(axes[0])
     axes[0].plot(*episode_xy.T, "k.-", ms=3)
-    axes[0].add_patch(plt.Circle((0, 0), 0.3, color="0.6"))
-    axes[0].set(aspect="equal", xlim=(-1.3, 1.1), ylim=(-0.7, 0.7), title="one demonstration")
+    axes[0].set(title="one demonstration (the goal: green)")
     for ax, actions, title in ((axes[1], velocity, "velocity control: a = the step"),
                                (axes[2], position, "position control: a = where to go")):
         ax.plot(actions[:, 0], label="a_x")
