@@ -4,6 +4,7 @@
     detour.py        dpedu/Detour-v0 (registered on import): round a disk on either side    (notebook 05)
                      and dpedu/DetourPosition-v0, the same task under position control       (notebook 11)
     latency.py       ObservationLatency: the policy sees o_{t-d} while the world is at o_t   (notebook 11)
+    pauses.py        Pausing: any demonstrator, made to stand still for random stretches     (notebook 11)
     pusht.py         dpedu/PushT-v0: gym-pusht's Push-T with Chi et al.'s keypoint observation (notebook 08)
     pusht_planner.py its demonstrator: sampled push primitives tried in a pymunk model of the scene
     demonstrator.py  the Demonstrator base: seeding, reset, the batch rule, DART's explore, state_dict;
