@@ -10,6 +10,7 @@
     dpedu train --total-timesteps 20000 --save-trainer --out runs/b          # then, later:
     dpedu train --total-timesteps 30000 --resume runs/b/trainer.pt --save-trainer --out runs/b
     dpedu evaluate runs/a/policy.pt --episodes 100 --seed 0      # a progress bar, then one line; --json for JSON
+    dpedu evaluate runs/d/policy.pt --latency 4 --compensate      # observations 4 steps late, compensated
     dpedu config                                                 # every config key, its default and its meaning
     dpedu learner-edition ~/class/dpedu                          # the notebooks without solutions, for a class
     torchrun --nproc_per_node=2 -m dpedu train ...               # data-parallel (rank 0 writes)
@@ -51,6 +52,13 @@ def positive_int(text: str) -> int:
     value = int(text.replace("_", ""))  # a ValueError: argparse says "invalid positive_int value: 'abc'"
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -361,6 +369,18 @@ def cmd_evaluate(args, parser) -> int:
             policy.configure(**changes)
         except (TypeError, ValueError) as e:
             parser.error(str(e))
+    if args.compensate and args.latency == 0:
+        parser.error("--compensate skips the actions a late observation's plan meant for the past: it needs "
+                     "--latency D with D >= 1")
+    if args.compensate:
+        from dpedu.policy import LatencyCompensated
+
+        try:
+            actor = LatencyCompensated(policy, args.latency)
+        except ValueError as e:
+            parser.error(f"--compensate: {e}")
+    else:
+        actor = policy
     env_id = args.env or policy.env_id or "Pendulum-v1"
     try:
         check_env_id(env_id)
@@ -369,8 +389,9 @@ def cmd_evaluate(args, parser) -> int:
             make_demonstrator(env_id)  # the baselines need one
     except (TypeError, ValueError) as e:
         parser.error(f"--env {env_id}: {e}")
-    result = evaluate_policy(policy, env_id, args.episodes, args.seed, baselines=not args.no_baselines,
-                             progress=not (args.no_progress or args.json))
+    result = evaluate_policy(actor, env_id, args.episodes, args.seed, baselines=not args.no_baselines,
+                             progress=not (args.no_progress or args.json), latency=args.latency)
+    result["compensated"] = bool(args.compensate)
     result["checkpoint"] = str(args.checkpoint)
     if args.out is not None:
         from dpedu.runtime.run_folder import atomic_write_text
@@ -508,6 +529,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     ev.add_argument("--device", default=None, help="default: the policy's config (auto)")
     ev.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="inference setting: sampler, n_inference_steps, ddim_eta, n_action_steps, clip_sample, seed")
+    ev.add_argument("--latency", type=non_negative_int, default=0, metavar="D",
+                    help="the policy observes o_{t-D}, D control steps late (dpedu.envs.latency; notebook 11)")
+    ev.add_argument("--compensate", action="store_true",
+                    help="with --latency D: execute each plan's actions D..D+T_a-1, the ones meant for now "
+                         "(dpedu.policy.LatencyCompensated)")
     ev.add_argument("--no-baselines", action="store_true", help="skip the random and demonstrator baselines")
     ev.add_argument("--json", action="store_true", help="print the whole result as one JSON line instead")
     ev.add_argument("--out", default=None, metavar="FILE", help="also write the whole result as JSON to FILE")

@@ -1,6 +1,9 @@
 """Latency (dpedu.envs.latency): the policy sees o_{t-d} while the world is at o_t; rewards and ends stay the
 world's; evaluate_policy(latency=d) rolls a policy out through it."""
 
+import json
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -107,3 +110,26 @@ def test_latency_starts_from_the_chosen_initial_states():
                     latency=2)
     for start, seen in zip(starts, late["observations"]):
         np.testing.assert_allclose(seen[:3], np.repeat(start[None], 3, axis=0).astype(np.float32))
+
+
+def test_the_cli_evaluates_late_and_compensated(detour_policy, tmp_path, capsys):
+    """`dpedu evaluate --latency D [--compensate]`: the same numbers as evaluate_policy; bad combinations exit 2 with
+    the reason."""
+    from dpedu.cli import main
+    from dpedu.policy import LatencyCompensated
+
+    path = str(detour_policy.save(tmp_path / "policy.pt"))
+    capsys.readouterr()
+    for extra, actor in (([], detour_policy), (["--compensate"], LatencyCompensated(detour_policy, 2))):
+        assert main(["evaluate", path, "--episodes", "4", "--no-baselines", "--json", "--latency", "2", *extra]) == 0
+        result = json.loads(capsys.readouterr().out)
+        detour_policy.configure(seed=0)
+        expected = evaluate_policy(actor, "dpedu/Detour-v0", 4, seed=0, baselines=False, latency=2)
+        assert result["returns"] == expected["returns"] and result["latency"] == 2
+        assert result["compensated"] == bool(extra)
+    for args, message in ((["--compensate"], "--compensate .* needs --latency D with D >= 1"),
+                          (["--latency", "5", "--compensate"], "--compensate: .*configure n_action_steps <= 3"),
+                          (["--latency", "-1"], "--latency: must be >= 0")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["evaluate", path, "--episodes", "2", "--no-baselines", *args])
+        assert exit_.value.code == 2 and re.search(message, capsys.readouterr().err), args
