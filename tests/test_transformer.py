@@ -85,7 +85,7 @@ def test_without_the_causal_mask_every_action_reads_the_whole_chunk():
 
 
 def test_notebook_11s_records_cover_every_setting_over_three_seeds():
-    """The records notebook 11 reads (benchmarks/design_choices.py and benchmarks/control.py): every setting of their
+    """The records notebook 11 reads (benchmarks/design_choices.py, control.py and idle.py): every setting of their
     grids for every network or method and control, on training seeds 0, 1 and 2."""
     import sys
     from pathlib import Path
@@ -96,6 +96,7 @@ def test_notebook_11s_records_cover_every_setting_over_three_seeds():
     try:
         import control
         import design_choices
+        import idle
     finally:
         sys.path.pop(0)
     record = dp.read_record()
@@ -111,3 +112,11 @@ def test_notebook_11s_records_cover_every_setting_over_three_seeds():
                 rows = dp.control_rows(record, method, c, *setting)
                 assert [r["seed"] for r in rows] == [0, 1, 2], (method, c, setting)
     assert len(record) == len(control.METHODS) * len(control.CONTROLS) * len(control.GRID) * 3
+    record = dp.read_record(dp.IDLE_RECORD)
+    for method in idle.METHODS:
+        for paused in (True, False) if method != "diffusion_unet" else (True,):  # the U-Net's unpaused: design_choices
+            for n in idle.N_ACTION_STEPS:
+                rows = dp.idle_rows(record, method, paused, n)
+                assert [r["seed"] for r in rows] == [0, 1, 2], (method, paused, n)
+                assert all(r["episodes"] == 100 and r["n_updates"] == 6_003 for r in rows)
+                assert all(r["rate"] == (idle.RATE if paused else 0.0) for r in rows)

@@ -172,3 +172,55 @@ def plot_two_controls(episode_xy: np.ndarray, velocity: np.ndarray, position: np
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+IDLE_RECORD = Path(__file__).with_name("idle_seeds.jsonl")
+IDLE_METHOD_NAMES = {"diffusion": "Diffusion Policy, MLP", "diffusion_unet": "Diffusion Policy, U-Net",
+                     "regression": "MSE regression", "gmm": "Gaussian mixture"}
+
+
+def idle_rows(record: list[dict], method: str, paused: bool, n_action_steps: int) -> list[dict]:
+    """The rows of benchmarks/idle.py for one method, with or without pauses in its demonstrations, one per seed."""
+    return sorted((r for r in record if r["method"] == method and (r["rate"] > 0) == paused
+                   and r["n_action_steps"] == n_action_steps), key=lambda r: r["seed"])
+
+
+def plot_pauses(plain: dict, pausing: dict, n_shown: int = 5) -> plt.Figure:
+    """Demonstrations without and with pauses (rollouts' dicts): x against time; a pause is a flat stretch."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.0), sharey=True)
+    for ax, (title, episodes) in zip(axes, (("the demonstrator", plain), ("the demonstrator, pausing", pausing))):
+        for obs in episodes["observations"][:n_shown]:
+            ax.plot(obs[:, 0], lw=1.2)
+        ax.set(title=title, xlabel="control step t")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("x (start -1.2, goal 1)")
+    fig.tight_layout()
+    return fig
+
+
+def idle_without(idle: list[dict], design: list[dict], method: str, n_action_steps: int) -> list[dict]:
+    """The rows without pauses: benchmarks/idle.py's own, or for the U-Net benchmarks/design_choices.py's (the same
+    network: Pausing with rate 0 is the plain demonstrator, step for step, a test)."""
+    return (idle_rows(idle, method, False, n_action_steps) if method != "diffusion_unet"
+            else rows_of(design, "unet", n_action_steps))
+
+
+def idle_table(idle: list[dict], design: list[dict]) -> str:
+    """Per method and T_a: success without and with pauses, their paired difference, and with pauses the share of
+    episodes stalled (out of time, neither at the goal nor on the disk), of steps standing still, and the steps a
+    successful episode takes (without pauses in brackets, where recorded)."""
+    lines = [f"{'':26}{'T_a':>4}{'no pauses':>20}{'pauses':>20}{'pauses - none':>22}{'stalled':>9}"
+             f"{'standing':>10}{'steps':>13}"]
+    for method, name in IDLE_METHOD_NAMES.items():
+        for n in (8, 1):
+            paused, plain = idle_rows(idle, method, True, n), idle_without(idle, design, method, n)
+            diff, lo, hi = paired_rows(paused, plain)
+            def mean(rows, k):  # over the seeds that have it (no successful episode: no length)
+                return float(np.mean([r[k] for r in rows if r.get(k) is not None]))
+
+            steps = f"{mean(paused, 'success_length'):.0f}"
+            steps += f" ({mean(plain, 'success_length'):.0f})" if "success_length" in plain[0] else "     "
+            lines.append(f"{name:26}{n:>4}{cell(plain):>20}{cell(paused):>20}"
+                         f"{f'{diff.mean():+.2f} [{lo:+.2f}, {hi:+.2f}]':>22}{mean(paused, 'stalled_share'):>9.0%}"
+                         f"{mean(paused, 'idle_share'):>10.0%}{steps:>13}")
+    return "\n".join(lines)
