@@ -85,8 +85,8 @@ def test_without_the_causal_mask_every_action_reads_the_whole_chunk():
 
 
 def test_notebook_11s_records_cover_every_setting_over_three_seeds():
-    """The records notebook 11 reads (benchmarks/design_choices.py, control.py and idle.py): every setting of their
-    grids for every network or method and control, on training seeds 0, 1 and 2."""
+    """The records notebook 11 reads (benchmarks/design_choices.py, control.py, idle.py, pusht_choices.py): every
+    setting of their grids for every network or method and control, on training seeds 0, 1 and 2."""
     import sys
     from pathlib import Path
 
@@ -97,6 +97,7 @@ def test_notebook_11s_records_cover_every_setting_over_three_seeds():
         import control
         import design_choices
         import idle
+        import pusht_choices
     finally:
         sys.path.pop(0)
     record = dp.read_record()
@@ -120,3 +121,8 @@ def test_notebook_11s_records_cover_every_setting_over_three_seeds():
                 assert [r["seed"] for r in rows] == [0, 1, 2], (method, paused, n)
                 assert all(r["episodes"] == 100 and r["n_updates"] == 6_003 for r in rows)
                 assert all(r["rate"] == (idle.RATE if paused else 0.0) for r in rows)
+    record = dp.read_record(dp.PUSHT_RECORD)
+    for setting in pusht_choices.GRID:
+        rows = dp.pusht_rows(record, *setting)
+        assert [r["seed"] for r in rows] == [0, 1, 2] and all(r["episodes"] == 50 for r in rows), setting
+    assert len(record) == len(pusht_choices.GRID) * 3

@@ -224,3 +224,29 @@ def idle_table(idle: list[dict], design: list[dict]) -> str:
                          f"{f'{diff.mean():+.2f} [{lo:+.2f}, {hi:+.2f}]':>22}{mean(paused, 'stalled_share'):>9.0%}"
                          f"{mean(paused, 'idle_share'):>10.0%}{steps:>13}")
     return "\n".join(lines)
+
+
+PUSHT_RECORD = Path(__file__).with_name("pusht_choices.jsonl")
+
+
+def pusht_rows(record: list[dict], n_action_steps: int, latency: int = 0, compensated: bool = False) -> list[dict]:
+    """The rows of benchmarks/pusht_choices.py for one setting, one per training seed, in seed order."""
+    key = (n_action_steps, latency, compensated)
+    return sorted((r for r in record if (r["n_action_steps"], r["latency"], r["compensated"]) == key),
+                  key=lambda r: r["seed"])
+
+
+def pusht_table(record: list[dict], reference: tuple = (8, 0, False)) -> str:
+    """Per setting (T_a, latency, compensated): Chi et al.'s score and the success rate over seeds, and the score's
+    paired difference from the preset's setting (8 actions per plan, on time)."""
+    lines = [f"{'T_a':>4}{'late':>6}{'compensated':>13}{'score':>22}{'success':>22}   score - preset, paired by seed"]
+    settings = sorted({(r["n_action_steps"], r["latency"], r["compensated"]) for r in record},
+                      key=lambda s: (s[1], s[2], s[0]))
+    for setting in settings:
+        rows = pusht_rows(record, *setting)
+        diff, lo, hi = paired_rows(rows, pusht_rows(record, *reference), "score")
+        versus = "" if setting == reference else (f"{' '.join(f'{d:+.2f}' for d in diff)}; "
+                                                 f"{diff.mean():+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        lines.append(f"{setting[0]:>4}{setting[1]:>6}{'yes' if setting[2] else '':>13}{cell(rows, 'score'):>22}"
+                     f"{cell(rows):>22}   {versus}")
+    return "\n".join(lines)
