@@ -24,10 +24,14 @@ def read_record(path: Path = RECORD) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+def seed_rows(record: list[dict], **setting) -> list[dict]:
+    """The rows of a record whose fields equal `setting`, one per training seed, in seed order."""
+    return sorted((r for r in record if all(r[k] == v for k, v in setting.items())), key=lambda r: r["seed"])
+
+
 def rows_of(record: list[dict], network: str, n_action_steps: int, latency: int = 0) -> list[dict]:
-    """The rows of one setting, one per training seed, in seed order."""
-    return sorted((r for r in record if (r["network"], r["n_action_steps"], r["latency"]) ==
-                   (network, n_action_steps, latency)), key=lambda r: r["seed"])
+    """The rows of one setting of benchmarks/design_choices.py, one per training seed."""
+    return seed_rows(record, network=network, n_action_steps=n_action_steps, latency=latency)
 
 
 def share_over_seeds(rows: list[dict], field: str = "success_rate") -> tuple[float, float, float]:
@@ -146,9 +150,8 @@ METHOD_NAMES = {"diffusion": "Diffusion Policy", "regression": "MSE regression",
 def control_rows(record: list[dict], method: str, control: str, n_action_steps: int = 8, latency: int = 0,
                  compensated: bool = False) -> list[dict]:
     """The rows of benchmarks/control.py for one method, control and setting, one per training seed."""
-    key = (method, control, n_action_steps, latency, compensated)
-    return sorted((r for r in record if (r["method"], r["control"], r["n_action_steps"], r["latency"],
-                                         r["compensated"]) == key), key=lambda r: r["seed"])
+    return seed_rows(record, method=method, control=control, n_action_steps=n_action_steps, latency=latency,
+                     compensated=compensated)
 
 
 def paired_rows(a: list[dict], b: list[dict], field: str = "success_rate") -> tuple[np.ndarray, float, float]:
@@ -181,8 +184,7 @@ IDLE_METHOD_NAMES = {"diffusion": "Diffusion Policy, MLP", "diffusion_unet": "Di
 
 def idle_rows(record: list[dict], method: str, paused: bool, n_action_steps: int) -> list[dict]:
     """The rows of benchmarks/idle.py for one method, with or without pauses in its demonstrations, one per seed."""
-    return sorted((r for r in record if r["method"] == method and (r["rate"] > 0) == paused
-                   and r["n_action_steps"] == n_action_steps), key=lambda r: r["seed"])
+    return [r for r in seed_rows(record, method=method, n_action_steps=n_action_steps) if (r["rate"] > 0) == paused]
 
 
 def plot_pauses(plain: dict, pausing: dict, n_shown: int = 5) -> plt.Figure:
@@ -205,6 +207,11 @@ def idle_without(idle: list[dict], design: list[dict], method: str, n_action_ste
             else rows_of(design, "unet", n_action_steps))
 
 
+def _recorded_mean(rows: list[dict], field: str) -> float:
+    """The mean over the seeds that have the field (a seed with no successful episode has no length)."""
+    return float(np.mean([r[field] for r in rows if r.get(field) is not None]))
+
+
 def idle_table(idle: list[dict], design: list[dict]) -> str:
     """Per method and T_a: success without and with pauses, their paired difference, and with pauses the share of
     episodes stalled (out of time, neither at the goal nor on the disk), of steps standing still, and the steps a
@@ -215,14 +222,12 @@ def idle_table(idle: list[dict], design: list[dict]) -> str:
         for n in (8, 1):
             paused, plain = idle_rows(idle, method, True, n), idle_without(idle, design, method, n)
             diff, lo, hi = paired_rows(paused, plain)
-            def mean(rows, k):  # over the seeds that have it (no successful episode: no length)
-                return float(np.mean([r[k] for r in rows if r.get(k) is not None]))
-
-            steps = f"{mean(paused, 'success_length'):.0f}"
-            steps += f" ({mean(plain, 'success_length'):.0f})" if "success_length" in plain[0] else "     "
+            stalled, standing = _recorded_mean(paused, "stalled_share"), _recorded_mean(paused, "idle_share")
+            steps = f"{_recorded_mean(paused, 'success_length'):.0f}"
+            steps += f" ({_recorded_mean(plain, 'success_length'):.0f})" if "success_length" in plain[0] else "     "
             lines.append(f"{name:26}{n:>4}{cell(plain):>20}{cell(paused):>20}"
-                         f"{f'{diff.mean():+.2f} [{lo:+.2f}, {hi:+.2f}]':>22}{mean(paused, 'stalled_share'):>9.0%}"
-                         f"{mean(paused, 'idle_share'):>10.0%}{steps:>13}")
+                         f"{f'{diff.mean():+.2f} [{lo:+.2f}, {hi:+.2f}]':>22}{stalled:>9.0%}{standing:>10.0%}"
+                         f"{steps:>13}")
     return "\n".join(lines)
 
 
@@ -231,9 +236,7 @@ PUSHT_RECORD = Path(__file__).with_name("pusht_choices.jsonl")
 
 def pusht_rows(record: list[dict], n_action_steps: int, latency: int = 0, compensated: bool = False) -> list[dict]:
     """The rows of benchmarks/pusht_choices.py for one setting, one per training seed, in seed order."""
-    key = (n_action_steps, latency, compensated)
-    return sorted((r for r in record if (r["n_action_steps"], r["latency"], r["compensated"]) == key),
-                  key=lambda r: r["seed"])
+    return seed_rows(record, n_action_steps=n_action_steps, latency=latency, compensated=compensated)
 
 
 def pusht_table(record: list[dict], reference: tuple = (8, 0, False)) -> str:
