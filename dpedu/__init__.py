@@ -8,6 +8,7 @@ Reading order (the algorithm, in the order the course teaches it; each module's 
 
     diffusion/schedule.py   betas, alpha_bars, q(x^k | x^0)                          notebook 01
     diffusion/sampler.py    the reverse step: x0_pred, the posterior, DDPM and DDIM  notebooks 02, 06
+    diffusion/flow.py       flow matching: the straight path, Euler steps, reflow   notebook 12
     networks/               eps_theta(x^k, k, obs): MLP, temporal U-Net, transformer notebooks 02, 04, 07, 11
     envs/                   the tasks and the demonstrators that make the data       notebooks 03, 05
     data.py                 the window rule, the normaliser, the FIFO buffer         notebook 03

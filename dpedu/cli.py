@@ -31,7 +31,7 @@ from pathlib import Path
 
 # Only the standard library and dpedu.config here: `dpedu --help` must answer without importing torch or
 # gymnasium; each command imports what it needs when it runs.
-from dpedu.config import ALGORITHMS, DIFFUSION_KEYS, PRESETS, DPConfig
+from dpedu.config import ALGORITHMS, DDPM_KEYS, DIFFUSION_KEYS, FLOW_METHODS, PRESETS, DPConfig
 
 DEFAULT_TIMESTEPS = 50_000
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
@@ -106,8 +106,14 @@ def train_plan(args, parser) -> tuple[dict, int]:
         if args.resume:
             parser.error(f"--preset with --resume {args.resume}: the checkpoint fixes the config; drop --preset")
         overrides = dict(PRESETS[env]["config"])
-        if (args.algorithm or "diffusion") != "diffusion":  # a baseline: the preset's windows, width, depth only
+        if args.algorithm in FLOW_METHODS:  # flow matching: the preset's network and windows, not DDPM's schedule
+            overrides = {k: v for k, v in overrides.items() if k not in DDPM_KEYS}
+        elif (args.algorithm or "diffusion") != "diffusion":  # a baseline: the preset's windows, width, depth only
             overrides = {k: v for k, v in overrides.items() if k not in DIFFUSION_KEYS}
+        if args.algorithm == "reflow":  # the windows and network are the teacher's
+            from dpedu.trainer import TEACHER_KEYS
+
+            overrides = {k: v for k, v in overrides.items() if k not in TEACHER_KEYS}
         total = total or PRESETS[env].get("total_timesteps")  # None for an offline preset (its --updates)
     overrides.update(parse_set(args.set, parser))
     if args.resume and args.set:
@@ -123,10 +129,12 @@ def make_trainer(args, overrides: dict, parser: argparse.ArgumentParser):
     """A new Trainer, or with --resume the one a trainer.pt holds (its config and env, not --set/--env)."""
     from dpedu.trainer import Trainer
 
+    if args.resume and args.teacher:
+        parser.error(f"--teacher with --resume {args.resume}: a reflow checkpoint holds its teacher; drop --teacher")
     try:
         if not args.resume:
             return Trainer(args.algorithm or "diffusion", env=args.env or "Pendulum-v1", config=overrides,
-                           progress=not args.no_progress, dataset=args.dataset)
+                           progress=not args.no_progress, dataset=args.dataset, teacher=args.teacher)
         trainer = Trainer.load(args.resume, progress=not args.no_progress)
     except (FileNotFoundError, TypeError, ValueError) as e:
         parser.error(f"--resume: {e}" if args.resume else str(e))
@@ -500,6 +508,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     train.add_argument("--dataset", default=None, metavar="PATH",
                        help="learn offline from this dataset (.zarr or .zarr.zip; `dpedu dataset`): no demonstrator "
                             "acts, and --updates counts the run")
+    train.add_argument("--teacher", default=None, metavar="PATH",
+                       help="--algorithm reflow: the trained flow policy (policy.pt) to distil into a one-step policy")
     train.add_argument("--updates", type=positive_int, default=None, metavar="N",
                        help="gradient updates to make on --dataset (or on a resumed offline trainer)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

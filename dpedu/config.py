@@ -31,7 +31,9 @@ CONDITIONINGS = ("concat", "film")  # dpedu.networks.mlp
 PIXEL_OBS_TYPES = ("pixels", "pixels_agent_pos")  # gym-pusht's names; dpedu.observations, dpedu.networks.vision
 VISION_KEYS = ("vision_width", "crop_ratio", "n_keypoints", "vision_feature_dim")  # the vision encoder's, pixels only
 # The Trainer's first argument: the method that learns the policy (dpedu.trainer; the baselines in dpedu/baselines/).
-ALGORITHMS = ("diffusion", "regression", "gmm", "ibc", "bet")
+# "flow" and "reflow" (flow matching, and its one-step distillation: dpedu/diffusion/flow.py) train the same denoisers.
+ALGORITHMS = ("diffusion", "flow", "reflow", "regression", "gmm", "ibc", "bet")
+FLOW_METHODS = ("flow", "reflow")
 # Keys that belong to one method: with another, they must keep their defaults (never silently ignored).
 METHOD_KEYS = {"gmm": ("n_components",), "ibc": ("ibc_counter_examples", "ibc_samples", "ibc_iterations"),
                "bet": ("n_bins",)}
@@ -39,6 +41,9 @@ DIFFUSION_KEYS = ("n_diffusion_steps", "noise_schedule", "beta_start", "beta_end
                   "ddim_eta", "clip_sample", "prediction_type", "network", "conditioning", "unet_dim", "unet_levels",
                   "unet_kernel_size", "unet_groups", "transformer_dim", "transformer_heads", "transformer_layers",
                   "transformer_causal")
+# The keys of DDPM's noise schedule and samplers: flow matching has no schedule (its time is continuous) and one
+# sampler, Euler's. (n_diffusion_steps stays: for a flow it only bounds n_inference_steps.)
+DDPM_KEYS = ("noise_schedule", "beta_start", "beta_end", "sampler", "ddim_eta", "prediction_type")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N"; dpedu.runtime.device.resolve_device
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed and numpy's SeedSequence both take it; 2**64 overflows torch
@@ -63,7 +68,8 @@ MAX_HORIZON = 1_024  # environment steps per window
 @dataclass(frozen=True)
 class DPConfig:
     # --- the reference table ---
-    n_diffusion_steps: int = _doc("K: diffusion steps of the noise schedule used in training.", (1, MAX_STEPS),
+    n_diffusion_steps: int = _doc("K: diffusion steps of the noise schedule used in training (flow matching, whose "
+                                  "time is continuous: only the bound on n_inference_steps).", (1, MAX_STEPS),
                                   default=50)
     action_horizon: int = _doc("H: actions predicted per plan, a[t .. t+H-1].", (1, MAX_HORIZON), default=8)
     obs_horizon: int = _doc("To: observations conditioning a plan, o[t-To+1 .. t].", (1, MAX_HORIZON), default=2)
@@ -75,7 +81,8 @@ class DPConfig:
     beta_end: float = _doc("Last beta of the linear schedule.", default=0.02)
     buffer_size: int = _doc("Capacity of the FIFO demonstration buffer, in environment steps.", (1, MAX_BUFFER),
                             default=1_000_000)
-    n_inference_steps: int = _doc("S: denoising steps per plan at inference, at most n_diffusion_steps.",
+    n_inference_steps: int = _doc("S: denoising steps per plan at inference (flow matching: Euler steps), at most "
+                                  "n_diffusion_steps.",
                                   (1, MAX_STEPS), default=10)
     warmup_steps: int = _doc("Environment steps collected before the first gradient update.", (0, 2**63 - 1),
                              default=500)
@@ -241,17 +248,21 @@ class DPConfig:
             raise ValueError(f"unknown algorithm {algorithm!r}; available: {ALGORITHMS}")
         defaults = {f.name: f.default for f in fields(self)}
         foreign = [k for method, keys in METHOD_KEYS.items() if method != algorithm for k in keys]
-        if algorithm != "diffusion":
+        if algorithm in FLOW_METHODS:  # the same denoisers, without DDPM's schedule and samplers
+            foreign += DDPM_KEYS
+        elif algorithm != "diffusion":
             foreign += DIFFUSION_KEYS
         changed = [k for k in foreign if getattr(self, k) != defaults[k]]
         if changed:
             owner = next((m for m, keys in METHOD_KEYS.items() if changed[0] in keys), "diffusion")
+            why = ("" if algorithm == "diffusion" else
+                   " (flow matching has no noise schedule, and samples with Euler steps: n_inference_steps)"
+                   if algorithm in FLOW_METHODS else " (the baselines use the residual MLP and no diffusion)")
             raise ValueError(f"{changed[0]}={getattr(self, changed[0])!r} applies to Trainer({owner!r}) only, "
-                             f"not to {algorithm!r}" + ("" if algorithm == "diffusion" else
-                                                         " (the baselines use the residual MLP and no diffusion)"))
-        if algorithm != "diffusion" and self.obs_type in PIXEL_OBS_TYPES:
+                             f"not to {algorithm!r}{why}")
+        if algorithm not in ("diffusion", "flow") and self.obs_type in PIXEL_OBS_TYPES:
             raise ValueError(f"obs_type={self.obs_type!r}: pixel observations are learned by Trainer('diffusion') "
-                             f"only; the {algorithm!r} baseline reads observation vectors")
+                             f"and Trainer('flow') only; {algorithm!r} reads observation vectors")
 
     @classmethod
     def from_dict(cls, values: dict | None = None, **overrides) -> DPConfig:

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpedu.config import DPConfig
+from dpedu.config import FLOW_METHODS, DPConfig
 from dpedu.data import Normalizer
+from dpedu.diffusion.flow import EulerSampler
 from dpedu.diffusion.sampler import make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.networks import build_network, condition
@@ -393,6 +394,38 @@ class DiffusionPolicy(ChunkPolicy):
         frames = None if frames is None else frames.repeat_interleave(int(n_samples), dim=0)
         a0, trajectory = self._plan(obs, frames, x_K=x_K, x_T=x_T, return_trajectory=True)
         return a0.cpu().numpy(), trajectory.cpu().numpy()
+
+
+class FlowPolicy(DiffusionPolicy):
+    """A trained velocity network v_theta(A^tau, tau, o) as a policy: each plan integrates its ODE from noise with
+    n_inference_steps Euler steps (dpedu/diffusion/flow.py). Trained by Trainer("flow"), or by Trainer("reflow") (the
+    one-step policy distilled from a flow: the same network and sampler, at 1 step by default).
+
+    algorithm: "flow" or "reflow"; the other arguments as ChunkPolicy's.
+    """
+
+    algorithm = "flow"
+    CONFIGURABLE = ("n_inference_steps", "n_action_steps", "clip_sample", "seed")
+
+    def __init__(self, *args, algorithm: str = "flow", **kwargs):
+        if algorithm not in FLOW_METHODS:
+            raise ValueError(f"a FlowPolicy is trained by one of {FLOW_METHODS}, got algorithm {algorithm!r}")
+        self.algorithm = algorithm
+        super().__init__(*args, **kwargs)
+
+    def _configured(self) -> None:
+        self.sampler = EulerSampler(self.config.n_inference_steps, self.config.clip_sample, self.device)
+
+    def _describe_planning(self) -> str:
+        return f"algorithm={self.algorithm!r}, sampler='euler', n_inference_steps={self.config.n_inference_steps}"
+
+    @classmethod
+    def reads(cls, algorithm: str) -> bool:
+        return algorithm in FLOW_METHODS
+
+    @classmethod
+    def _rebuilt(cls, algorithm: str, *args, **kwargs) -> FlowPolicy:
+        return cls(*args, algorithm=algorithm, **kwargs)
 
 
 class LatencyCompensated:

@@ -36,7 +36,9 @@ ReplayBuffer, the Normalizers, the LossLog, the demonstrator); dpedu/runtime/che
 dicts to and from files.
 
 The baselines (Trainer("regression" | "gmm" | "ibc" | "bet"), dpedu/baselines/) make the same update on the same
-batch (o, A^0) with their own loss in place of the DDPM loss: loss = model.loss(o, A^0, generator).
+batch (o, A^0) with their own loss in place of the DDPM loss: loss = model.loss(o, A^0, generator). So does flow
+matching (Trainer("flow"), notebook 12), with the same denoisers and flow_loss (dpedu/diffusion/flow.py), and its
+one-step distillation Trainer("reflow", teacher=flow_policy), whose targets are the teacher's own plans.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ import torch
 import torch.nn.functional as F
 
 from dpedu.baselines import BaselinePolicy, build_baseline
-from dpedu.config import ALGORITHMS, DPConfig
+from dpedu.config import ALGORITHMS, FLOW_METHODS, DPConfig
 from dpedu.data import Normalizer, ReplayBuffer
 from dpedu.datasets import Demonstrations, fill_buffer
+from dpedu.diffusion.flow import flow_loss
 from dpedu.diffusion.sampler import check_prediction_type, make_sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.envs import DEMONSTRATORS, make_demonstrator
@@ -60,7 +63,7 @@ from dpedu.envs.demonstrator import CheckedDemonstrator
 from dpedu.evaluate import check_env_id, evaluate_policy
 from dpedu.networks import build_network, condition
 from dpedu.observations import ObsLayout, make_env
-from dpedu.policy import ChunkPolicy, DiffusionPolicy
+from dpedu.policy import ChunkPolicy, DiffusionPolicy, FlowPolicy
 from dpedu.runtime import distributed
 from dpedu.runtime.device import resolve_device
 from dpedu.runtime.env_state import env_state, set_env_state
@@ -98,6 +101,52 @@ def check_timesteps(n, name: str) -> int:
         raise ValueError(f"{name} must be an int >= 1, got {n!r}")
     return int(n)
 
+# What a reflow student takes from its teacher: the windows and the network (a flow teacher's weights are its start).
+TEACHER_KEYS = ("obs_horizon", "action_horizon", "network", "hidden_dim", "n_layers", "conditioning", "unet_dim",
+                "unet_levels", "unet_kernel_size", "unet_groups", "transformer_dim", "transformer_heads",
+                "transformer_layers", "transformer_causal", "n_diffusion_steps")
+
+
+def _check_teacher(algorithm: str, teacher, config: dict) -> ChunkPolicy | None:
+    """Trainer("reflow")'s teacher as a policy (loaded if a path), its keys put into `config`; None otherwise.
+    ValueError for a teacher where none belongs, or one whose plans are not a function of their noise."""
+    if algorithm != "reflow":
+        if teacher is not None:
+            raise ValueError(f"teacher= is for Trainer('reflow') (distilling a trained policy); {algorithm!r} learns "
+                             "from demonstrations")
+        return None
+    if teacher is None:
+        raise ValueError("Trainer('reflow') distils a trained policy: give teacher=a FlowPolicy (Trainer('flow')'s) "
+                         "or its file")
+    if isinstance(teacher, (str, Path)):
+        teacher = load_policy(teacher, device=config.get("device", "cpu"))
+    elif isinstance(teacher, dict):  # a policy's state_dict (a reflow checkpoint holds its teacher's)
+        teacher = ChunkPolicy.from_state_dict(teacher, device=config.get("device", "cpu"))
+    deterministic = isinstance(teacher, FlowPolicy) or (
+        isinstance(teacher, DiffusionPolicy) and teacher.config.sampler == "ddim" and teacher.config.ddim_eta == 0.0)
+    if not deterministic:
+        raise ValueError(f"a reflow teacher must map each noise to one plan (a FlowPolicy, or a DiffusionPolicy "
+                         f"configured with sampler='ddim', ddim_eta=0), got {teacher!r}")
+    if teacher.layout.has_frames:
+        raise ValueError("reflow distils policies that observe vectors; this teacher reads camera frames")
+    for key in TEACHER_KEYS:
+        mine = teacher.config.to_dict()[key]
+        if key in config and config[key] != mine:
+            raise ValueError(f"reflow takes {key} from its teacher ({mine!r}); config says {config[key]!r}: leave it "
+                             "out")
+        config[key] = mine
+    config.setdefault("n_inference_steps", 1)  # the point of the distillation: one step per plan
+    return teacher
+
+
+def _teacher_for(teacher: ChunkPolicy, env_id: str, device: torch.device) -> ChunkPolicy:
+    """The teacher, checked against the student's task, as a copy on the student's device if it lives elsewhere."""
+    if teacher.env_id is not None and teacher.env_id != env_id:
+        raise ValueError(f"the teacher was trained on {teacher.env_id!r}, the student learns on {env_id!r}")
+    if teacher.device != device:
+        teacher = type(teacher).from_state_dict(teacher.state_dict(), device=device)
+    return teacher
+
 
 class _DefaultEnv(str):
     """The Trainer's default env: Pendulum-v1, or with dataset= the dataset's. A str (so it reads as one), told
@@ -128,7 +177,8 @@ class Trainer:
     """Train a diffusion policy (or a baseline) on demonstrations of a gymnasium environment.
 
     Args:
-        algorithm: the method: "diffusion" (the DDPM loss below), or a baseline Chi et al. compare with, trained on the
+        algorithm: the method: "diffusion" (the DDPM loss below); "flow" (flow matching, dpedu/diffusion/flow.py);
+            "reflow" (a one-step flow distilled from `teacher`); or a baseline Chi et al. compare with, trained on the
             same batches by the same update with its own loss (dpedu/baselines/): "regression", "gmm", "ibc", "bet".
         env: a gymnasium id with a built-in demonstrator (dpedu.envs.DEMONSTRATORS), or any registered id with a
             Box action space given `demonstrator` or `dataset` (default: Pendulum-v1; with `dataset`, its env).
@@ -139,6 +189,10 @@ class Trainer:
             says what else it may offer; docs/your-own-task.md); None: the env's built-in one.
         dataset: learn offline from a dataset on disk (a path or dpedu.datasets.Demonstrations): then
             train(n_updates=N), and no demonstrator acts.
+        teacher: "reflow" only: the trained policy whose plans are the targets (or its file, or its state_dict): a
+            FlowPolicy, or a DiffusionPolicy sampling deterministically (DDIM, eta 0). The student takes its windows,
+            network and normalisers, starts from a flow teacher's weights (as Liu et al. do), and acts in 1 Euler step
+            unless             config sets n_inference_steps.
 
     Under torchrun (`torchrun --nproc_per_node=N -m dpedu train ...`) every rank collects its own data and
     DistributedDataParallel averages the gradients: one update sees N * batch_size samples (docs/scaling-out.md;
@@ -149,13 +203,14 @@ class Trainer:
     CHECKPOINT_DATA = object()
 
     def __init__(self, algorithm: str = "diffusion", env: str = DEFAULT_ENV, seed: int | None = None,
-                 config: dict | None = None, progress: bool = True, demonstrator=None, dataset=None):
+                 config: dict | None = None, progress: bool = True, demonstrator=None, dataset=None, teacher=None):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; available: {ALGORITHMS}")
         self.algorithm = algorithm
         if config is not None and not isinstance(config, dict):
             raise TypeError(f"config must be a dict of hyperparameters, got {type(config).__name__}")
         config = dict(config or {})
+        self.teacher = _check_teacher(algorithm, teacher, config)
         if seed is not None:
             if "seed" in config and config["seed"] != seed:
                 raise ValueError(f"seed={seed!r} and config['seed']={config['seed']!r} disagree; give one")
@@ -170,6 +225,8 @@ class Trainer:
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
         self.device = distributed.rank_device(resolve_device(cfg.device))
         data_seed = distributed.data_seed(cfg.seed)  # cfg.seed in a single process
+        if self.teacher is not None:
+            self.teacher = _teacher_for(self.teacher, env, self.device)
 
         # The data: a demonstrator acting in the environment, whole episodes into a FIFO buffer; or (offline) a
         # dataset's episodes, put in the buffer once below.
@@ -196,6 +253,10 @@ class Trainer:
         self.obs_dim, self.act_dim = self.layout.obs_dim, self.action_space.shape[0]
         dataset_dim = (dataset.frame_obs_dim(cfg.obs_type) if self.layout.has_frames else dataset.obs_dim
                        ) if self.dataset is not None else None
+        if self.teacher is not None and (self.teacher.obs_dim, self.teacher.act_dim) != (self.obs_dim, self.act_dim):
+            self.env.close()
+            raise ValueError(f"the teacher observes {self.teacher.obs_dim} and acts in {self.teacher.act_dim} "
+                             f"dimensions, {env}'s {self.obs_dim} and {self.act_dim}")
         if self.dataset is not None and (dataset_dim, dataset.act_dim) != (self.obs_dim, self.act_dim):
             self.env.close()
             raise ValueError(f"the dataset's observations and actions have {dataset_dim} and {dataset.act_dim} "
@@ -211,6 +272,8 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global RNG
             torch.manual_seed(cfg.seed)
             self.model = self._build_model().to(self.device)
+        if isinstance(self.teacher, FlowPolicy):  # reflow starts from the flow it straightens (Liu et al.)
+            self.model.load_state_dict(self.teacher.model.state_dict())
         self.updater = AdamWithEMA(self.model, cfg.learning_rate, cfg.ema_decay, cfg.max_grad_norm)
         # DistributedDataParallel's wrapper under torchrun (it averages the gradients); the model itself in one process.
         self.ddp_model = distributed.data_parallel(self.model, self.device)
@@ -234,7 +297,9 @@ class Trainer:
 
     def _build_model(self) -> torch.nn.Module:
         """The method's network: the denoiser config.network names, or the baseline's (dpedu/baselines/)."""
-        if self.algorithm == "diffusion":
+        if self.algorithm in ("diffusion", *FLOW_METHODS):
+            if self.algorithm == "reflow" and self.world_size > 1:
+                raise ValueError("Trainer('reflow') under torchrun is not supported: distil in one process")
             return build_network(self.config, self.obs_dim, self.act_dim, self.layout.frame_shape)
         if self.world_size > 1:
             raise ValueError(f"Trainer({self.algorithm!r}) under torchrun is not supported: the baselines train in "
@@ -370,6 +435,10 @@ class Trainer:
     def fit_normalizers(self) -> None:
         """Observations: min-max over the buffer (frames are not normalised here: the vision encoder maps 0..255 to
         [-1, 1]). Actions: the action space's bounds when finite."""
+        if self.teacher is not None:  # the student sees the world in its teacher's units
+            self.obs_normalizer = self.teacher.obs_normalizer.to(self.device)
+            self.act_normalizer = self.teacher.act_normalizer.to(self.device)
+            return
         obs = self.buffer.all_obs()
         obs_normalizer = Normalizer.fit(obs) if obs.shape[1] else Normalizer(torch.zeros(0), torch.zeros(0))
         self.obs_normalizer = distributed.same_on_every_rank(obs_normalizer).to(self.device)
@@ -394,11 +463,18 @@ class Trainer:
         if self.algorithm == "diffusion":
             loss = diffusion_loss(self.ddp_model, self.schedule, obs, a0, generator=self.generator,
                                   prediction_type=cfg.prediction_type)
+        elif self.algorithm in FLOW_METHODS:  # reflow: the targets are the teacher's plans from the same noise
+            loss = flow_loss(self.ddp_model, obs, a0, generator=self.generator,
+                             teacher=None if self.teacher is None else self._teacher_plan)
         else:  # a baseline's own loss (dpedu/baselines/): the same batch, the same update
             loss = self.model.loss(obs, a0, self.generator)
         self.updater.update(loss)
         self.loss_log.record(loss, self.n_updates)
         self._policy = None  # the weights changed
+
+    def _teacher_plan(self, eps: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """Reflow's target: the normalised chunk the teacher's sampler carries the noise eps to, for windows obs."""
+        return self.teacher._sample(obs, tuple(eps.shape), x_K=eps).clone()  # clone: out of inference mode
 
     def _fit_bins(self) -> None:
         """BET's bins: k-means centres of the buffer's action chunks (up to 20 000 windows), normalised, fitted once
@@ -439,9 +515,12 @@ class Trainer:
             model = self._build_model()
             model.load_state_dict(self.ema_model.state_dict())
             args = (self.config, model, self.obs_normalizer, self.act_normalizer)
-            self._policy = (DiffusionPolicy(*args, env_id=self.env_id, device=self.device)
-                            if self.algorithm == "diffusion" else
-                            BaselinePolicy(self.algorithm, *args, env_id=self.env_id, device=self.device))
+            if self.algorithm == "diffusion":
+                self._policy = DiffusionPolicy(*args, env_id=self.env_id, device=self.device)
+            elif self.algorithm in FLOW_METHODS:
+                self._policy = FlowPolicy(*args, algorithm=self.algorithm, env_id=self.env_id, device=self.device)
+            else:
+                self._policy = BaselinePolicy(self.algorithm, *args, env_id=self.env_id, device=self.device)
         return self._policy
 
     def metrics(self, **extra) -> dict:
@@ -494,6 +573,7 @@ class Trainer:
             "env": env_state(self.env) if online else None,
             "demonstrator": self.demonstrator.state_dict() if online else None,
             "dataset": self.dataset,
+            "teacher": None if self.teacher is None else self.teacher.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:

@@ -158,7 +158,7 @@ ROWS = [
      r"ddim_eta must be in \[0, 1\], got nan"),
     # ---- Trainer arguments
     ("Trainer algorithm", trainer(algorithm="ppo"), ValueError,
-     r"unknown algorithm 'ppo'; available: \('diffusion', 'regression', 'gmm', 'ibc', 'bet'\)"),
+     r"unknown algorithm 'ppo'; available: \('diffusion', 'flow', 'reflow', 'regression', 'gmm', 'ibc', 'bet'\)"),
     ("Trainer env unknown", trainer(env="Pendulum-v9"), ValueError,
      r"unknown environment id 'Pendulum-v9'; did you mean 'Pendulum-v1'"),
     ("Trainer env no demonstrator", trainer(env="MountainCarContinuous-v0"), ValueError,

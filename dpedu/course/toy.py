@@ -34,6 +34,7 @@ from torch import nn
 
 from dpedu.baselines import BASELINES, build_baseline, fit_regression
 from dpedu.config import DPConfig
+from dpedu.diffusion.flow import EulerSampler, flow_loss
 from dpedu.diffusion.sampler import DDPMSampler, Sampler
 from dpedu.diffusion.schedule import NoiseSchedule
 from dpedu.networks.mlp import MLPDenoiser, MLPRegressor
@@ -204,3 +205,36 @@ def sample_method(method: str, model: nn.Module, obs: torch.Tensor, seed: int = 
     if method == "diffusion":
         return sample_diffusion(model, sampler or DDPMSampler(NoiseSchedule(50, "cosine")), obs, seed)
     return model.sample(obs, torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------- flow matching and reflow on the toy (notebook 12)
+
+
+def train_flow(data: ToyData, seed: int = 0, n_updates: int = 1000, hidden_dim: int = 64, batch_size: int = 256,
+               lr: float = 2e-3, teacher: nn.Module | None = None,
+               teacher_steps: int = 20) -> tuple[MLPDenoiser, list[float]]:
+    """A velocity network v_theta(A^tau, tau, obs) (the denoiser's MLP) trained with `flow_loss` on data's paths, by
+    the same update and batches as train_diffusion. With teacher (a trained velocity network): reflow, the same loss
+    on the pairs (eps, the teacher's teacher_steps-step Euler answer to eps), starting from the teacher's weights.
+    Returns (model in eval mode, loss per update)."""
+    model, g = make_denoiser(data.traj.shape[1], hidden_dim, seed=seed), torch.Generator().manual_seed(seed)
+    plan = None
+    if teacher is not None:
+        model.load_state_dict(teacher.state_dict())
+        euler = EulerSampler(teacher_steps)
+
+        def plan(eps, obs):
+            return euler.sample(teacher, eps.shape, obs, x_K=eps).clone()
+
+    losses = fit(AdamWithEMA(model, lr, decay_steps=n_updates),
+                 lambda obs, x0: flow_loss(model, obs, x0, generator=g, teacher=plan),
+                 _batches(data, batch_size, g), n_updates)
+    return model.eval(), losses
+
+
+def sample_flow(model: nn.Module, obs: torch.Tensor, n_steps: int, seed: int = 0, return_trajectory: bool = False):
+    """Paths for start points obs (B, 1, 2) by n_steps Euler steps from noise drawn with `seed`: (B, H, 2), or with
+    return_trajectory also every point visited (n_steps + 1, B, H, 2)."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (obs.shape[0], model.act_shape[0], 2)
+    return EulerSampler(n_steps).sample(model, shape, obs, generator=g, return_trajectory=return_trajectory)

@@ -176,6 +176,8 @@ def load_trainer(cls, path, progress: bool = True, device=None, demonstrator=Non
             raise ValueError("the checkpoint is of a trainer that learns from a dataset: it takes no demonstrator")
         source = {"dataset": cls.CHECKPOINT_DATA} if offline else {"demonstrator": demonstrator}
         algorithm = state.get("algorithm") or "diffusion"  # absent before the baselines: diffusion
+        if state.get("teacher") is not None:  # reflow: the teacher travels in the checkpoint (its state_dict)
+            source["teacher"] = state["teacher"]
         trainer = cls(algorithm, env=state["env_id"], config=config, progress=progress, **source)
         trainer.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:

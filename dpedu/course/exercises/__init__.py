@@ -37,6 +37,10 @@ And one on the transformer (torch's scaled_dot_product_attention, what its nn.Mu
 
     attention(q, k, v, mask) -> (B, Lq, dv)                      check_attention(fn)       11
 
+And one on flow matching (dpedu.diffusion.flow.flow_loss, what Trainer("flow") trains with):
+
+    flow_loss(model, obs, a0, tau, eps) -> loss                  check_flow_loss(fn)       12
+
 Each has its reference solution as reference_<name>.
 """
 
@@ -46,6 +50,7 @@ from dpedu.course.exercises.checking import NotAttempted, Passed
 from dpedu.course.exercises.ddim_step import check_ddim_step, reference_ddim_step
 from dpedu.course.exercises.diffusion_loss import check_diffusion_loss, reference_diffusion_loss
 from dpedu.course.exercises.film import check_film, reference_film
+from dpedu.course.exercises.flow_loss import check_flow_loss, reference_flow_loss
 from dpedu.course.exercises.info_nce import check_info_nce, reference_info_nce
 from dpedu.course.exercises.obs_window import check_obs_window, reference_obs_window
 from dpedu.course.exercises.receding_horizon import check_receding_horizon, reference_receding_horizon
@@ -58,4 +63,4 @@ __all__ = ["NotAttempted", "Passed", "check_add_noise", "check_ddim_step", "chec
            "check_film", "check_obs_window", "check_receding_horizon", "check_training_update", "check_unet_lengths",
            "reference_film", "reference_obs_window", "reference_receding_horizon", "reference_training_update",
            "reference_unet_lengths", "check_info_nce", "reference_info_nce",
-           "check_attention", "reference_attention"]
+           "check_attention", "reference_attention", "check_flow_loss", "reference_flow_loss"]

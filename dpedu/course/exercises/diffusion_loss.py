@@ -98,20 +98,31 @@ def _loss_validate(got: torch.Tensor, case: Case) -> str | None:
     return None
 
 
+WINDOW, CHUNK = (2, 3), (8, 2)  # (To, obs_dim) and (H, act_dim) of the loss exercises' cases
+
+
+def small_denoiser(seed: int = 0) -> MLPDenoiser:
+    """The loss exercises' network (DDPM's and flow matching's): a small real MLPDenoiser for CHUNK and WINDOW, seeded
+    without touching the learner's random state."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return MLPDenoiser(CHUNK[1], CHUNK[0], WINDOW[1], WINDOW[0], hidden_dim=32, n_layers=2).eval()
+
+
+def random_batch(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(obs (n, To, obs_dim), a0 (n, H, act_dim) in [-1, 1], eps like a0), drawn from g."""
+    obs = torch.randn(n, *WINDOW, generator=g)
+    a0 = torch.rand(n, *CHUNK, generator=g) * 2 - 1  # normalised to [-1, 1]
+    return obs, a0, torch.randn(a0.shape, generator=g)
+
+
 def _loss_cases(seed: int = 0) -> list[Case]:
     """Cases (model, schedule, obs, a0, k, eps) with one small real network, MLPDenoiser, seeded."""
-    act_dim, horizon, obs_dim, obs_horizon = 2, 8, 3, 2
-    with torch.random.fork_rng():  # seed the weights without touching the learner's random state
-        torch.manual_seed(seed)
-        model = MLPDenoiser(act_dim, horizon, obs_dim, obs_horizon, hidden_dim=32, n_layers=2).eval()
-    g = torch.Generator().manual_seed(seed)
+    model, g = small_denoiser(seed), torch.Generator().manual_seed(seed)
     cases = []
     for schedule, ks in [(NoiseSchedule(50, "cosine"), [3, 10, 21, 30, 38, 45]),
                          (NoiseSchedule(100, "linear"), [1, 2, 17, 50, 99, 100])]:
-        B = len(ks)
-        obs = torch.randn(B, obs_horizon, obs_dim, generator=g)  # (B, To, obs_dim)
-        a0 = torch.rand(B, horizon, act_dim, generator=g) * 2 - 1  # (B, H, act_dim), normalised to [-1, 1]
-        eps = torch.randn(a0.shape, generator=g)
+        obs, a0, eps = random_batch(len(ks), g)
         cases.append(Case((model, schedule, obs, a0, torch.tensor(ks), eps),
                           f"{schedule}, k = {ks}, a0 of shape {tuple(a0.shape)}, obs of shape {tuple(obs.shape)}"))
     return cases
