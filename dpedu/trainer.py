@@ -192,7 +192,7 @@ class Trainer:
         teacher: "reflow" only: the trained policy whose plans are the targets (or its file, or its state_dict): a
             FlowPolicy, or a DiffusionPolicy sampling deterministically (DDIM, eta 0). The student takes its windows,
             network and normalisers, starts from a flow teacher's weights (as Liu et al. do), and acts in 1 Euler step
-            unless             config sets n_inference_steps.
+            unless config sets n_inference_steps.
 
     Under torchrun (`torchrun --nproc_per_node=N -m dpedu train ...`) every rank collects its own data and
     DistributedDataParallel averages the gradients: one update sees N * batch_size samples (docs/scaling-out.md;
