@@ -68,7 +68,8 @@ EXERCISES = {"01_noise_schedules.ipynb": ["check_add_noise"],
              "06_fast_sampling_and_horizons.ipynb": ["check_ddim_step", "check_receding_horizon"],
              "07_temporal_unet.ipynb": ["check_film", "check_unet_lengths"],
              "10_why_diffusion.ipynb": ["check_info_nce"],
-             "11_design_choices.ipynb": ["check_attention"]}
+             "11_design_choices.ipynb": ["check_attention"],
+             "12_flow_matching.ipynb": ["check_flow_loss"]}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

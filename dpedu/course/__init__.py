@@ -7,6 +7,8 @@
     policy_plots.py     the timing diagram, a chunk denoised, an inference widget (notebooks 03, 04, 06)
     detour_plots.py     dpedu/Detour-v0: demonstrations, rollouts by side, plans, a rollout widget (notebook 05)
     unet_plots.py       the temporal U-Net drawn, side agreement, timings, the seed record (notebook 07)
+    flow_plots.py       DDIM's and flow matching's ODEs on a two-blob target, the toy's sampling animated, the
+                        flow record's tables                                          (notebook 12)
     teleop.py           Push-T demonstrations by hand: the mouse drives the agent at 10 Hz, episodes go to a
                         dataset (teleop.js draws the scene in the browser)          (notebook 08)
     book.py             the course as a static book: `python -m dpedu.course.book OUT` (docs/book/, docs/course.md)
