@@ -281,3 +281,12 @@ def test_notebook_12s_record_covers_every_method_and_step_count():
             for method, steps in want.items():
                 got = {r["steps"] for r in record if (r["task"], r["seed"], r["method"]) == (task, seed, method)}
                 assert got == steps | (full_ddpm[task] if method == "ddpm" else set()), (task, seed, method, got)
+
+
+@pytest.mark.parametrize("network", [{"network": "unet", "unet_dim": 8}, {"network": "transformer",
+                                                                           "transformer_dim": 16}])
+def test_flow_trains_the_other_denoisers_too(network):
+    trainer = Trainer("flow", env=DETOUR, seed=0, config={**SMALL, **network, "warmup_steps": 150}, progress=False)
+    trainer.train(200)
+    plan = trainer.policy.configure(n_inference_steps=2).predict_chunk(np.zeros((3, 2, 2), dtype=np.float32))
+    assert plan.shape == (3, 8, 2) and np.isfinite(plan).all() and math.isfinite(trainer.metrics()["loss"])
