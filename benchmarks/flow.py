@@ -16,7 +16,8 @@ and evaluates each at STEPS network evaluations per plan (K as well for DDPM) on
 held-out start points (left, right, through the obstacle), Detour's 100 test episodes from env seed 100 000
 (success, sides), Push-T's 50 test starts (Chi et al.'s score). Per row: plan latency at batch 1 and 100 (median of
 10 plans, one thread) and the training wall time (one thread; the reflow's is the distillation's alone).
-Toy and Detour: ~4 min per seed; Push-T: ~35 min per seed with seed 0's DDPM shipped, ~60 min otherwise.
+Measured for the shipped record (this 2-core box, other work beside it): toy and Detour, 3 seeds on 2 workers, ~6 min;
+Push-T on one worker ~16 min for seed 0 (its DDPM shipped), ~30 min for each of seeds 1 and 2 (DDPM trained too).
 """
 
 from __future__ import annotations

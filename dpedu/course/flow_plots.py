@@ -12,20 +12,19 @@ it, its eps is (x - a E[A|x]) / b, and flow's velocity is E[A - eps | x] = (E[A|
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from dpedu.course import toy
+from dpedu.course import design_plots, toy
 from dpedu.course.pendulum import save_gif
 from dpedu.course.toy_plots import draw_toy_scene
 from dpedu.diffusion.flow import TIME_SCALE, EulerSampler
 from dpedu.diffusion.sampler import DDIMSampler
 from dpedu.diffusion.schedule import NoiseSchedule
-from dpedu.stats import over_seeds, paired_difference
+from dpedu.stats import paired_difference
 
 RECORD = Path(__file__).with_name("flow_seeds.jsonl")
 MODES = torch.tensor([[-0.75, 0.0], [0.75, 0.0]])  # the blobs' centres (m): one each side of the obstacle
@@ -189,24 +188,16 @@ def animate_toy_sampling(trajectories: dict[str, torch.Tensor], obs: torch.Tenso
 
 def read_record(path: Path = RECORD) -> list[dict]:
     """One row per (task, seed, method, steps)."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return design_plots.read_record(path)
 
 
 def rows(record: list[dict], task: str, method: str, steps: int) -> list[dict]:
     """One setting's rows, one per training seed, in seed order."""
-    return sorted((r for r in record if (r["task"], r["method"], r["steps"]) == (task, method, steps)),
-                  key=lambda r: r["seed"])
+    return design_plots.seed_rows(record, task=task, method=method, steps=steps)
 
 
 def step_counts(record: list[dict], task: str, method: str) -> list[int]:
     return sorted({r["steps"] for r in record if (r["task"], r["method"]) == (task, method)})
-
-
-def _cell(values: list[dict], field: str) -> str:
-    if len(values) < 2:
-        return f"{values[0][field]:.2f} (1 seed)" if values else "-"
-    mean, (lo, hi) = over_seeds(values, field)
-    return f"{mean:.2f} [{max(lo, 0):.2f}, {min(hi, 1):.2f}]"
 
 
 def table(record: list[dict], task: str, field: str) -> str:
@@ -214,8 +205,8 @@ def table(record: list[dict], task: str, field: str) -> str:
     steps = sorted({r["steps"] for r in record if r["task"] == task})
     lines = [f"{'network evaluations per plan':30}" + "".join(f"{s:>20}" for s in steps)]
     for method, name in METHOD_NAMES.items():
-        cells = [_cell(rows(record, task, method, s), field) if s in step_counts(record, task, method) else ""
-                 for s in steps]
+        counts = step_counts(record, task, method)
+        cells = [design_plots.cell(rows(record, task, method, s), field) if s in counts else "" for s in steps]
         lines.append(f"{name:30}" + "".join(f"{c:>20}" for c in cells))
     seeds = sorted({r["seed"] for r in record if r["task"] == task})
     lines.append(f"(training seeds {seeds}; [95% t-interval over seeds])")
